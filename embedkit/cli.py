@@ -1,0 +1,80 @@
+"""The `embedkit` command line. Commands are thin: parse, call one service function, render its result."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from embedkit import console
+from embedkit.errors import EXIT_INTERNAL, EXIT_USAGE, UserError
+
+app = typer.Typer(
+    name="embedkit",
+    help="Train, evaluate, benchmark, prune and quantize text-embedding models on PaddlePaddle.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect and validate datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+# Options every command shares.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout; human output goes to stderr.")]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (repeatable).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")]
+RecipeOpt = Annotated[Optional[Path], typer.Option("--recipe", help="Recipe YAML with the run's settings.")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a recipe value: key=value, dotted keys for sections (repeatable)."),
+]
+
+
+@data_app.command("check")
+def data_check(
+    path: Annotated[Path, typer.Argument(help="Training JSONL (file or directory), a BEIR directory or a T2Ranking directory.")],
+    tokenizer: Annotated[Optional[str], typer.Option(help="Tokenizer (model dir) for token-length statistics.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="qrels split to check (BEIR/T2Ranking); all splits by default.")] = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Validate a dataset and print counts, length statistics and problems."""
+    out = console.configure(json_out, verbose, quiet)
+    from embedkit.data.check import check_dataset, render_report
+
+    report = check_dataset(path, tokenizer=tokenizer, split=split)
+    render_report(report, out)
+    if report.errors:
+        raise typer.Exit(EXIT_USAGE)
+
+
+def main() -> None:
+    """Entry point: map every failure to an exit code and a one-line message, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        console.get().err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # an embedkit bug, not the user's: say so, keep the traceback for -v
+        if console.get().verbosity > 0:
+            console.get().err.print_exception()
+        console.get().err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)", style="bold red", highlight=False, markup=False)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
