@@ -1,0 +1,43 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_DATA = REPO / "demo" / "scifact-mini"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Run `embedkit ARGS...` in-process through the real entry point (exit codes and error mapping included)."""
+    from embedkit import cli
+
+    def run(*args: str) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["embedkit", *map(str, args)])
+        capsys.readouterr()
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
