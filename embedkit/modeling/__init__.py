@@ -1,0 +1,1 @@
+"""Bi-encoder embedders: backbone loading, pooling, the saved-model spec (`embedkit.json`)."""

@@ -1,0 +1,91 @@
+"""The bi-encoder: one shared backbone (default) or separate query and passage towers, plus pooling."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal, Optional
+
+import paddle
+from paddle import nn
+
+from embedkit.errors import UserError
+from embedkit.modeling.loading import load_backbone, load_tokenizer
+from embedkit.modeling.pooling import normalize, pool
+from embedkit.modeling.spec import EmbedderSpec, read_spec
+
+Side = Literal["query", "passage"]
+
+
+class Embedder(nn.Layer):
+    """Maps tokenised text to sentence embeddings [B, H] (L2-normalised when ``spec.normalized``)."""
+
+    def __init__(self, query_backbone: nn.Layer, spec: EmbedderSpec, passage_backbone: Optional[nn.Layer] = None):
+        super().__init__()
+        self.spec = spec
+        self.query_backbone = query_backbone
+        # A shared encoder is registered once, so its parameters are trained and saved once.
+        self.passage_backbone = passage_backbone
+
+    @property
+    def hidden_size(self) -> int:
+        return self.query_backbone.config.hidden_size
+
+    def backbone(self, side: Side) -> nn.Layer:
+        return self.passage_backbone if side == "passage" and self.passage_backbone is not None else self.query_backbone
+
+    def embed(self, inputs: dict[str, paddle.Tensor], side: Side, normalized: Optional[bool] = None) -> paddle.Tensor:
+        model_inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        outputs = self.backbone(side)(**model_inputs, return_dict=True)
+        pooled = pool(outputs.last_hidden_state, inputs["attention_mask"], self.spec.pooling)
+        if self.spec.normalized if normalized is None else normalized:
+            pooled = normalize(pooled)
+        return pooled
+
+    def forward(self, query: dict[str, paddle.Tensor], passage: dict[str, paddle.Tensor], normalized: Optional[bool] = None):
+        return self.embed(query, "query", normalized), self.embed(passage, "passage", normalized)
+
+    def save_pretrained(self, out_dir: str | Path, tokenizer=None) -> None:
+        """Weights as safetensors, the tokenizer, and ``embedkit.json`` (towers in subfolders when separate)."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        spec = self.spec
+        if self.passage_backbone is None:
+            self.query_backbone.save_pretrained(str(out_dir), safe_serialization=True)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(str(out_dir))
+            spec = replace(spec, query_model=None, passage_model=None)
+        else:
+            for side, sub in (("query", "query_model"), ("passage", "passage_model")):
+                self.backbone(side).save_pretrained(str(out_dir / sub), safe_serialization=True)
+                if tokenizer is not None:
+                    tokenizer.save_pretrained(str(out_dir / sub))
+            spec = replace(spec, query_model="query_model", passage_model="passage_model")
+        spec.save(out_dir)
+
+
+def resolve_spec(model_dir: str | Path, overrides: Optional[dict] = None) -> EmbedderSpec:
+    """The model's own spec (or a default one for a plain checkpoint) with explicit ``overrides`` applied."""
+    spec = read_spec(model_dir) or EmbedderSpec()
+    return replace(spec, **{k: v for k, v in (overrides or {}).items() if v is not None})
+
+
+def tower_dirs(model_dir: str | Path, spec: EmbedderSpec) -> tuple[Path, Optional[Path]]:
+    model_dir = Path(model_dir)
+    if spec.two_tower:
+        return model_dir / spec.query_model, model_dir / spec.passage_model
+    return model_dir, None
+
+
+def load_embedder(model_dir: str | Path, overrides: Optional[dict] = None, dtype: str = "float32"):
+    """(Embedder, tokenizer) for an embedkit output dir, a sentence-transformers dir or a plain checkpoint."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise UserError("model directory not found", model_dir)
+    spec = resolve_spec(model_dir, overrides)
+    query_dir, passage_dir = tower_dirs(model_dir, spec)
+    query_backbone = load_backbone(query_dir, dtype=dtype)
+    passage_backbone = load_backbone(passage_dir, dtype=dtype) if passage_dir is not None else None
+    tokenizer = load_tokenizer(query_dir, padding_side=spec.padding_side)
+    return Embedder(query_backbone, spec, passage_backbone), tokenizer
+

@@ -1,0 +1,121 @@
+"""Load backbones and tokenizers from local model directories.
+
+Hugging Face (torch-layout) safetensors are converted by PaddleNLP (``convert_from_torch=True``). PaddleNLP
+writes the converted weights next to the source, so conversion runs in a staging copy (symlinks) under
+the embedkit cache: the user's model directory — possibly read-only, possibly site-packages — stays as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from embedkit import paths
+from embedkit.errors import UserError
+
+WeightsFormat = Literal["paddle", "torch"]
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
+
+
+def weight_files(model_dir: Path) -> list[Path]:
+    found = [model_dir / name for name in _WEIGHT_FILES if (model_dir / name).is_file()]
+    found += sorted(model_dir.glob("model-*.safetensors")) + sorted(model_dir.glob("model_state-*.pdparams"))
+    return found
+
+
+def weights_format(model_dir: str | Path) -> WeightsFormat:
+    """Which layout the weights in ``model_dir`` use; a UserError when there are none."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise UserError("model directory not found", model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise UserError("not a model directory: config.json is missing", model_dir)
+    files = weight_files(model_dir)
+    if not files:
+        raise UserError(
+            "no weights found (expected model.safetensors, model_state.pdparams or pytorch_model.bin)", model_dir
+        )
+    if any(f.suffix == ".pdparams" for f in files):
+        return "paddle"
+    if any(f.name == "pytorch_model.bin" for f in files):
+        return "torch"
+    from safetensors import safe_open
+
+    shards = [f for f in files if f.suffix == ".safetensors"]
+    if shards:
+        first = shards[0]
+    else:  # an index file alone: its shards carry the format
+        index = json.loads((model_dir / "model.safetensors.index.json").read_text(encoding="utf-8"))
+        first = model_dir / sorted(set(index["weight_map"].values()))[0]
+    try:
+        with safe_open(str(first), "np") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as exc:  # a truncated or foreign file
+        raise UserError(f"unreadable safetensors file: {exc}", first) from None
+    return "torch" if metadata.get("format") == "pt" else "paddle"
+
+
+def _staging_dir(model_dir: Path) -> Path:
+    """A cache dir mirroring ``model_dir`` through symlinks, keyed by path, sizes and mtimes."""
+    stat_key = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in sorted(model_dir.iterdir()) if f.is_file()]
+    digest = hashlib.sha256(json.dumps([str(model_dir.resolve()), stat_key]).encode()).hexdigest()[:16]
+    stage = paths.cache_dir("converted", f"{model_dir.name}-{digest}")
+    for entry in model_dir.iterdir():
+        link = stage / entry.name
+        if not link.exists() and not link.is_symlink():
+            os.symlink(entry.resolve(), link)
+    return stage
+
+
+def quiet_paddlenlp() -> None:
+    """PaddleNLP logs every file it opens at INFO; embedkit reports what matters itself."""
+    from paddlenlp.utils.log import logger
+
+    logger.set_level("WARNING")
+
+
+def load_backbone(model_dir: str | Path, dtype: str = "float32"):
+    """A PaddleNLP ``AutoModel`` for the encoder in ``model_dir`` (weights converted from torch if needed)."""
+    from paddlenlp.transformers import AutoModel
+
+    quiet_paddlenlp()
+    model_dir = Path(model_dir)
+    if weights_format(model_dir) == "torch":
+        return AutoModel.from_pretrained(str(_staging_dir(model_dir)), convert_from_torch=True, dtype=dtype)
+    return AutoModel.from_pretrained(str(model_dir), dtype=dtype)
+
+
+def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
+    from paddlenlp.transformers import AutoTokenizer
+
+    model_dir = Path(model_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load a tokenizer: {exc}", model_dir) from None
+    tokenizer.padding_side = padding_side
+    if tokenizer.pad_token is None:
+        # Decoder-only tokenizers often lack a pad token; EOS as pad is what their embedders train with.
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer
+
+
+def weights_fingerprint(model_dir: str | Path) -> str:
+    """sha256 over the weight files' bytes (memoised per path, size and mtime, since large models take a while)."""
+    model_dir = Path(model_dir)
+    files = weight_files(model_dir)
+    stat_key = json.dumps([(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
+    memo_dir = paths.cache_dir("fingerprints")
+    memo = memo_dir / (hashlib.sha256(stat_key.encode()).hexdigest()[:24] + ".txt")
+    if memo.is_file():
+        return memo.read_text().strip()
+    digest = hashlib.sha256()
+    for f in files:
+        with f.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    memo.write_text(digest.hexdigest())
+    return digest.hexdigest()
