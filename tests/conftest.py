@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ DEMO_DATA = REPO / "demo" / "scifact-mini"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 os.environ.setdefault("GLOG_minloglevel", "2")
+# Caches (converted weights, embeddings, exports) go to a fresh dir per test session, never the user's.
+os.environ["EMBEDKIT_HOME"] = tempfile.mkdtemp(prefix="embedkit-test-home-")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 

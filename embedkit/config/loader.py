@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -14,6 +15,17 @@ from embedkit.errors import UserError
 
 T = TypeVar("T")
 _NONE = type(None)
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """YAML 1.1 reads ``3e-5`` as a string; recipes mean a float, as YAML 1.2 and JSON do."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _type_name(tp: Any) -> str:
@@ -128,8 +140,8 @@ def load_recipe(path: str | Path, cls: type[T]) -> T:
     except UnicodeDecodeError as exc:
         raise UserError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=RecipeLoader)
+        data = yaml.load(text, Loader=RecipeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise UserError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path, mark.line + 1 if mark else None) from None
@@ -148,7 +160,7 @@ def apply_overrides(config: T, assignments: list[str]) -> T:
             raise UserError(f"expected key=value, got {assignment!r}", *where)
         dotted, raw = assignment.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.load(raw, Loader=RecipeLoader) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         *parents, leaf = dotted.strip().split(".")
