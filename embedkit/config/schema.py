@@ -46,6 +46,12 @@ class TrainConfig:
     model_name_or_path: str = ""
     output_dir: str = "runs/embedkit"
     train_data: str = ""
+    # With a BEIR/T2Ranking directory as train_data: the qrels split whose judged positives are trained on.
+    train_split: str = "train"
+    # Where the trainer draws negatives when an example has fewer than train_group_size-1 of its own:
+    # "corpus" = random corpus documents (BEIR/T2Ranking data only; JSONL has no corpus and always uses
+    # "examples"), "examples" = passages of other training examples.
+    fill_negatives_from: Literal["corpus", "examples"] = "corpus"
     train_group_size: int = 8
     query_max_len: int = 32
     # The example's code default is 128 although its README claims 512; we follow the code.
