@@ -49,7 +49,37 @@ def data_check(
     report = check_dataset(path, tokenizer=tokenizer, split=split)
     render_report(report, out)
     if report.errors:
-        raise typer.Exit(EXIT_USAGE)
+        # sys.exit, not typer.Exit: under main()'s standalone_mode=False click returns typer.Exit's code
+        # instead of raising it, and main() then exits 0.
+        sys.exit(EXIT_USAGE)
+
+
+# --- recipe validate (data layer engineer) ---
+recipe_app = typer.Typer(help="Check recipes.", no_args_is_help=True)
+app.add_typer(recipe_app, name="recipe")
+
+
+@recipe_app.command("validate")
+def recipe_validate(
+    file: Annotated[Path, typer.Argument(help="Training recipe YAML.")],
+    overrides: SetOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Load a training recipe, apply --set overrides and print every resolved setting (YAML, or JSON with --json)."""
+    out = console.configure(json_out, verbose, quiet)
+    from embedkit.config import TrainConfig, apply_overrides, load_recipe
+    from embedkit.config.loader import to_dict
+    from embedkit.config.render import recipe_to_yaml
+
+    config = apply_overrides(load_recipe(file, TrainConfig), overrides or [])
+    if json_out:
+        out.result(to_dict(config))
+    else:
+        # The resolved recipe is the result, so it goes to stdout: `... > resolved.yaml` gives a usable recipe.
+        sys.stdout.write(recipe_to_yaml(config))
+# --- end recipe validate ---
 
 
 def main() -> None:
