@@ -21,6 +21,10 @@ class Output:
     def __post_init__(self) -> None:
         self.err = Console(stderr=True, quiet=self.verbosity < 0)
 
+    def error(self, message: str) -> None:
+        """One unwrapped line (a ``path:line: message`` must survive narrow logs), printed even with -q."""
+        Console(stderr=True).print(message, style="bold red", highlight=False, markup=False, soft_wrap=True)
+
     def info(self, *objects: Any) -> None:
         self.err.print(*objects)
 
