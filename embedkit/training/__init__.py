@@ -1,0 +1,1 @@
+"""Training: group sampling, cross-device negatives and the multi-process launcher."""
