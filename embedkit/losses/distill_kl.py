@@ -22,7 +22,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from embedkit.losses.inputs import LossInputs
-from embedkit.losses.scores import check_group_layout
+from embedkit.losses.scores import as_tensor, check_group_layout
 
 
 class DistillKLLoss(nn.Layer):
@@ -37,7 +37,7 @@ class DistillKLLoss(nn.Layer):
             return paddle.zeros([], dtype="float32")
         check_group_layout(q, p, inputs.group_size)
         batch, group = q.shape[0], inputs.group_size
-        teacher = inputs.teacher_scores.astype("float32")
+        teacher = as_tensor(inputs.teacher_scores).astype("float32")
         if list(teacher.shape) != [batch, group]:
             raise ValueError(f"teacher scores have shape {list(teacher.shape)}, expected [{batch}, {group}]")
         own_group = p.reshape([batch, group, -1])

@@ -23,6 +23,11 @@ def dot_scores(q: paddle.Tensor, p: paddle.Tensor) -> paddle.Tensor:
     return paddle.matmul(q, p, transpose_y=True).astype("float32")
 
 
+def as_tensor(value) -> paddle.Tensor:
+    """``value`` as a tensor: collators may hand masks and teacher scores over as numpy arrays."""
+    return value if isinstance(value, paddle.Tensor) else paddle.to_tensor(value)
+
+
 def positive_columns(batch: int, group_size: int) -> paddle.Tensor:
     """int64 [B]: query i's positive sits at column i·G."""
     return paddle.arange(batch, dtype="int64") * group_size
@@ -42,8 +47,7 @@ def mask_false_negatives(logits: paddle.Tensor, mask: Optional[paddle.Tensor], t
     """
     if mask is None:
         return logits
-    if not isinstance(mask, paddle.Tensor):
-        mask = paddle.to_tensor(mask)
+    mask = as_tensor(mask)
     if list(mask.shape) != list(logits.shape):
         raise ValueError(f"false-negative mask has shape {list(mask.shape)}, scores have {list(logits.shape)}")
     own_positive = F.one_hot(targets, logits.shape[1]).astype("bool")

@@ -61,7 +61,7 @@ def gather_loss_inputs(inputs: LossInputs, batch_size: int) -> LossInputs:
         "positive_hashes": None if inputs.query_positive_hashes is None else [set(h) for h in inputs.query_positive_hashes],
         "passage_hashes": None if inputs.passage_hashes is None else [int(h) for h in inputs.passage_hashes],
         "has_mask": inputs.false_negatives is not None,
-        "teacher": None if inputs.teacher_scores is None else np.asarray(inputs.teacher_scores.numpy(), dtype=np.float32),
+        "teacher": None if inputs.teacher_scores is None else _numpy(inputs.teacher_scores).astype(np.float32),
     }
     ranks = gather_objects(local)
     sizes = [r["batch_size"] for r in ranks]
@@ -74,6 +74,10 @@ def gather_loss_inputs(inputs: LossInputs, batch_size: int) -> LossInputs:
         query_positive_hashes=None if ranks[0]["positive_hashes"] is None else [h for r in ranks for h in r["positive_hashes"]],
         passage_hashes=None if ranks[0]["passage_hashes"] is None else [h for r in ranks for h in r["passage_hashes"]],
     )
+
+
+def _numpy(value) -> np.ndarray:
+    return value.numpy() if isinstance(value, paddle.Tensor) else np.asarray(value)
 
 
 def _global_mask(ranks: list[dict], group_size: int):

@@ -35,6 +35,7 @@ class Scenario:
     config: TrainConfig
     group_size: int
     teacher_ranks: tuple[int, ...]  # ranks whose batch carries teacher scores
+    numpy_inputs: bool = False  # mask and teacher scores as the collator's numpy arrays instead of tensors
 
 
 SCENARIOS = {
@@ -43,7 +44,7 @@ SCENARIOS = {
                     matryoshka_loss_weights=[0.5], distill=DistillConfig(weight=0.7, teacher_temperature=2.0)),
         group_size=3, teacher_ranks=(0, 1)),
     "teacher_on_one_rank": Scenario(TrainConfig(negatives_cross_device=True, temperature=0.1), group_size=3,
-                                    teacher_ranks=(0,)),
+                                    teacher_ranks=(0,), numpy_inputs=True),
     "in_batch": Scenario(TrainConfig(negatives_cross_device=True, temperature=0.1, use_inbatch_neg=True, margin=0.2),
                          group_size=1, teacher_ranks=()),
 }
@@ -95,17 +96,19 @@ def encoder():
     return LinearEncoder
 
 
-def loss_and_gradients(model, forward, config: TrainConfig, batch: dict, queries: slice, group_size: int,
+def loss_and_gradients(model, forward, scenario: Scenario, batch: dict, queries: slice,
                        teacher: Optional[np.ndarray], masked: bool = True) -> dict:
     import paddle
 
+    config, group_size = scenario.config, scenario.group_size
+    convert = (lambda array: array) if scenario.numpy_inputs else paddle.to_tensor
     passages = slice(queries.start * group_size, queries.stop * group_size)
     positive_hashes = batch["positive_hashes"][queries] if masked else [set()] * (queries.stop - queries.start)
     passage_hashes = batch["passage_hashes"][passages]
     inputs = LossInputs(
         group_size=group_size,
-        false_negatives=paddle.to_tensor(false_negative_mask(positive_hashes, passage_hashes, group_size)),
-        teacher_scores=None if teacher is None else paddle.to_tensor(teacher),
+        false_negatives=convert(false_negative_mask(positive_hashes, passage_hashes, group_size)),
+        teacher_scores=None if teacher is None else convert(teacher),
         query_positive_hashes=positive_hashes,
         passage_hashes=passage_hashes,
     )
@@ -129,7 +132,7 @@ def worker(out_dir: Path) -> None:
         teacher = batch["teacher"][mine] if rank in scenario.teacher_ranks else None
         config = scenario.config
         model = encoder()(normalize=config.normalized and not config.use_matryoshka)
-        result = loss_and_gradients(model, paddle.DataParallel(model), config, batch, mine, scenario.group_size, teacher)
+        result = loss_and_gradients(model, paddle.DataParallel(model), scenario, batch, mine, teacher)
         np.savez(out_dir / f"{name}.rank{rank}.npz", **result)
 
 
@@ -138,8 +141,7 @@ def single_process(name: str, masked: bool = True) -> dict:
     batch = global_batch(scenario)
     config = scenario.config
     model = encoder()(normalize=config.normalized and not config.use_matryoshka)
-    return loss_and_gradients(model, model, config, batch, slice(0, WORLD * PER_RANK), scenario.group_size,
-                              batch["teacher"], masked)
+    return loss_and_gradients(model, model, scenario, batch, slice(0, WORLD * PER_RANK), batch["teacher"], masked)
 
 
 @pytest.fixture(scope="module")
