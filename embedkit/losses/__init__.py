@@ -24,9 +24,7 @@ __all__ = ["LossInputs", "build_loss", "false_negative_mask", "text_hash"]
 
 
 def build_loss(config: TrainConfig, hidden_size: int) -> nn.Layer:
+    """The recipe's loss, ``forward(q, p, inputs) -> scalar`` (composition: :func:`embedkit.losses.builder.build_loss`)."""
     from embedkit.losses.builder import build_loss as build
 
     return build(config, hidden_size)
-
-
-build_loss.__doc__ = "See :func:`embedkit.losses.builder.build_loss`."
