@@ -93,7 +93,9 @@ def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
 
     model_dir = Path(model_dir)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        # The fast (Rust) tokenizer where one exists: PaddleNLP's Python BertTokenizer splits symbols such as
+        # "±" differently from Hugging Face's (182 of 5,183 SciFact docs tokenise differently), and is ~5x slower.
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load a tokenizer: {exc}", model_dir) from None
     tokenizer.padding_side = padding_side

@@ -19,15 +19,17 @@ def pool(hidden: paddle.Tensor, attention_mask: paddle.Tensor, method: str) -> p
         return summed / mask.sum(axis=1, keepdim=True).clip(min=1e-9)
     seq_len = attention_mask.shape[1]
     positions = paddle.arange(seq_len, dtype="int64").unsqueeze(0)
-    real = attention_mask.astype("int64") > 0
+    real = (attention_mask > 0).astype("int64")
+    # Arithmetic and a one-hot sum instead of hidden[batch, index]: advanced indexing exports through a
+    # broadcast_tensors op that paddle2onnx cannot convert (it aborts); this is exact and exports to Mul/ReduceSum.
     if method == "cls":
-        index = paddle.where(real, positions, paddle.full_like(positions, seq_len)).min(axis=1)
+        index = seq_len - (real * (seq_len - positions)).max(axis=1)
     elif method == "last":
-        index = paddle.where(real, positions, paddle.full_like(positions, -1)).max(axis=1)
+        index = (real * (positions + 1)).max(axis=1) - 1
     else:
         raise ValueError(f"unknown pooling method {method!r} (cls, mean or last)")
-    batch = paddle.arange(hidden.shape[0], dtype="int64")
-    return hidden[batch, index]
+    pick = (positions == index.unsqueeze(-1)).astype(hidden.dtype)
+    return (hidden * pick.unsqueeze(-1)).sum(axis=1)
 
 
 def normalize(embeddings: paddle.Tensor) -> paddle.Tensor:

@@ -1,0 +1,80 @@
+"""`Encoder`: queries and passages in, embeddings out, through whichever engine is fastest here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from embedkit.inference.engines import Device, Engine
+from embedkit.inference.export import ExportInfo
+from embedkit.inference.runtime import TowerForward, load_tower_forwards, tower_name
+from embedkit.modeling.embedder import Side
+from embedkit.modeling.encode import encode_texts
+from embedkit.modeling.spec import EmbedderSpec
+
+# Spec fields that change the embeddings a model produces (the rest is bookkeeping).
+_EMBEDDING_FIELDS = ("pooling", "normalized", "query_instruction", "passage_instruction", "query_max_len",
+                     "passage_max_len", "padding_side")
+
+
+class Encoder:
+    """Encodes queries and passages with a model's spec: its instructions, max lengths, pooling and towers.
+
+    Texts are tokenised once, batched by length (longest first) and returned in input order as float32
+    [N, dim] arrays, L2-normalised when the spec says so.
+    """
+
+    def __init__(self, spec: EmbedderSpec, towers: dict[str, TowerForward], batch_size: int = 32):
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.spec = spec
+        self.towers = towers
+        self.batch_size = batch_size
+        first = next(iter(towers.values()))
+        self.engine: Engine = first.engine
+        self.device: Device = first.device
+        config = json.loads((first.tower.weights_dir / "config.json").read_text(encoding="utf-8"))
+        self.dim: int = int(config["hidden_size"])
+        identity = {"weights": {name: t.tower.fingerprint for name, t in sorted(towers.items())},
+                    **{k: v for k, v in asdict(spec).items() if k in _EMBEDDING_FIELDS}}
+        # Identifies the embeddings, not the engine: every engine matches dygraph within 1e-4.
+        self.fingerprint: str = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_model_dir(cls, path: str | Path, engine: str = "auto", overrides: Optional[dict] = None,
+                       batch_size: int = 32, device: str = "auto", threads: Optional[int] = None) -> Encoder:
+        """Load (and on first use export) the model in ``path``.
+
+        ``engine``: auto, paddle, paddle-inference or onnx. ``overrides``: spec fields to set (pooling,
+        normalized, instructions, max lengths...), for plain checkpoints or experiments.
+        """
+        spec, towers = load_tower_forwards(path, engine, overrides, device, threads=threads)
+        return cls(spec, towers, batch_size)
+
+    @property
+    def exports(self) -> dict[str, Optional[ExportInfo]]:
+        return {name: t.export for name, t in self.towers.items()}
+
+    def encode(self, texts: Sequence[str], side: Side, on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
+        """Embeddings [len(texts), dim]; ``on_batch(n)`` is called after each batch of n texts."""
+        if side not in ("query", "passage"):
+            raise ValueError(f"side must be 'query' or 'passage', not {side!r}")
+        if len(texts) == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        tower = self.towers[tower_name(self.spec, side)]
+        instruction = self.spec.query_instruction if side == "query" else self.spec.passage_instruction
+        max_len = self.spec.query_max_len if side == "query" else self.spec.passage_max_len
+        return encode_texts(texts, tower.tokenizer, tower.forward, max_len, instruction, self.batch_size,
+                            self.spec.padding_side, on_batch)
+
+    def encode_queries(self, texts: Sequence[str], on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
+        return self.encode(texts, "query", on_batch)
+
+    def encode_passages(self, texts: Sequence[str], on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
+        return self.encode(texts, "passage", on_batch)

@@ -1,0 +1,66 @@
+"""Which inference engines exist, which one `auto` means, and on which device they run."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Literal
+
+Engine = Literal["paddle", "paddle-inference", "onnx"]
+Device = Literal["cpu", "gpu"]
+ENGINES: tuple[Engine, ...] = ("paddle", "paddle-inference", "onnx")
+ENGINE_CHOICES = ("auto", *ENGINES)
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def gpu_available() -> bool:
+    import paddle
+
+    return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+def resolve_device(device: str = "auto") -> Device:
+    if device == "auto":
+        return "gpu" if gpu_available() else "cpu"
+    if device not in ("cpu", "gpu"):
+        from embedkit.errors import UserError
+
+        raise UserError(f"unknown device {device!r} (auto, cpu or gpu)")
+    if device == "gpu" and not gpu_available():
+        from embedkit.errors import UserError
+
+        raise UserError("--device gpu: this Paddle build has no CUDA or no GPU is visible")
+    return device
+
+
+def onnx_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "paddle2onnx", "onnx"))
+
+
+def available_engines() -> list[Engine]:
+    return [e for e in ENGINES if e != "onnx" or onnx_available()]
+
+
+def resolve_engine(engine: str = "auto", device: Device = "cpu") -> Engine:
+    """The concrete engine for ``engine`` on ``device``.
+
+    ``auto`` picks the fastest one measured on each device: ONNX Runtime on CPU (about 1.8x Paddle Inference
+    with oneDNN for MiniLM, see benchmarks/README.md), Paddle Inference on GPU (TensorRT-capable, no
+    onnxruntime-gpu needed).
+    """
+    from embedkit.errors import UserError
+
+    if engine == "auto":
+        return "onnx" if device == "cpu" and onnx_available() else "paddle-inference"
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r} (choose from {', '.join(ENGINE_CHOICES)})")
+    if engine == "onnx" and not onnx_available():
+        raise UserError("engine 'onnx' needs onnxruntime, onnx and paddle2onnx: pip install onnxruntime onnx paddle2onnx")
+    return engine

@@ -1,0 +1,195 @@
+"""Exported inference graphs: built once per (weights, spec, tower, engine), cached, checked against dygraph.
+
+A graph lives beside the model in ``<model_dir>/.embedkit-export/<engine>-<tower>/`` when that directory is
+writable and not part of a Python installation (an installed package's directory is not ours to write
+into), else in the embedkit cache under ``exports/<key>/``. It is built in a temporary directory and
+renamed into place only after its outputs matched the dygraph model, so a failed or interrupted export
+never leaves a usable-looking graph behind. ``export.json`` records the key; a different key (new weights,
+other pooling, newer Paddle) rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sysconfig
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from embedkit import paths
+from embedkit.fsutil import atomic_path, write_json
+from embedkit.inference.engines import Engine
+from embedkit.modeling.encode import BatchForward
+from embedkit.modeling.spec import EmbedderSpec
+from embedkit.modeling.tokenize import pad_batch, tokenize
+
+EXPORT_DIRNAME = ".embedkit-export"
+META_FILE = "export.json"
+# Bump when the layout or the exported layer changes, so older exports are rebuilt.
+EXPORT_FORMAT = 1
+ONNX_OPSET = 14
+# Max abs difference to dygraph, relative to the embedding scale when that exceeds 1 (unnormalised models).
+TOLERANCE = 1e-4
+
+# Real sentences of very different lengths (one is cut at the max length), English and Chinese, so the
+# check covers padding, truncation and the multilingual vocabularies embedkit is used with.
+PROBE_TEXTS = (
+    "Vitamin D deficiency is associated with an increased risk of tuberculosis.",
+    "ALDH1 expression is associated with poorer prognosis in breast cancer.",
+    "What is the capital of France?",
+    "北京是中国的首都。",
+    "Hi",
+    "Mutations in the BRCA1 gene increase the lifetime risk of breast and ovarian cancer; carriers are "
+    "offered enhanced screening, and prophylactic surgery reduces, but does not remove, that risk. "
+    "Population studies across several cohorts estimate the penetrance at 55 to 72 percent by age 70, "
+    "with substantial variation by mutation site, family history and reproductive factors. " * 6,
+)
+
+
+class ExportMismatchError(RuntimeError):
+    """An exported graph whose embeddings differ from the dygraph model's: a bug, never cached."""
+
+
+@dataclass(frozen=True)
+class Tower:
+    """One encoder of a model: ``shared`` for one-encoder models, else the ``query`` or ``passage`` tower."""
+
+    name: str
+    weights_dir: Path
+    fingerprint: str
+
+
+@dataclass
+class ExportInfo:
+    path: Path
+    built: bool  # False when a cached graph was reused
+    seconds: float  # building (and checking) it; 0 when reused
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "path": str(self.path)}
+
+
+def input_names(tokenizer) -> list[str]:
+    """The arrays a padded batch carries for this tokenizer (token_type_ids only for BERT-style ones)."""
+    return sorted(pad_batch(tokenize(tokenizer, ["x"], 8), 0))
+
+
+def export_key(engine: Engine, tower: Tower, spec: EmbedderSpec, names: list[str]) -> dict:
+    """Everything the graph depends on; the instructions and max lengths act outside it and are left out."""
+    import paddle
+
+    key = {"format": EXPORT_FORMAT, "engine": engine, "tower": tower.name, "weights": tower.fingerprint,
+           "pooling": spec.pooling, "normalized": spec.normalized, "inputs": names, "paddle": paddle.__version__,
+           "code": _graph_code_digest()}
+    if engine == "onnx":
+        import paddle2onnx
+
+        key |= {"paddle2onnx": paddle2onnx.__version__, "opset": ONNX_OPSET}
+    return key
+
+
+def _graph_code_digest() -> str:
+    """The embedkit source that ends up in the graph: editing pooling or the exported layer rebuilds exports."""
+    from embedkit.inference import layer
+    from embedkit.modeling import embedder, pooling
+
+    digest = hashlib.sha256()
+    for module in (pooling, embedder, layer):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _inside_python_install(path: Path) -> bool:
+    roots = {Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib", "stdlib")}
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(root) for root in roots)
+
+
+def _can_write_beside(model_dir: Path) -> bool:
+    """Try it: permissions alone say nothing for root or on read-only mounts and immutable dirs."""
+    if _inside_python_install(model_dir):
+        return False
+    root = model_dir / EXPORT_DIRNAME
+    try:
+        root.mkdir(exist_ok=True)
+        probe = root / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def export_location(model_dir: Path, engine: Engine, tower: Tower, key: dict) -> Path:
+    leaf = f"{engine}-{tower.name}"
+    if _can_write_beside(model_dir):
+        return model_dir / EXPORT_DIRNAME / leaf
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return paths.cache_dir("exports", digest) / leaf
+
+
+def cached_export(location: Path, key: dict, files: tuple[str, ...]) -> bool:
+    meta = location / META_FILE
+    if not meta.is_file() or not all((location / f).is_file() for f in files):
+        return False
+    try:
+        return json.loads(meta.read_text(encoding="utf-8")).get("key") == key
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def check_against_dygraph(forward: BatchForward, reference: BatchForward, tokenizer, spec: EmbedderSpec,
+                          max_len: int, engine: Engine) -> float:
+    """Largest difference between ``forward`` and ``reference`` on PROBE_TEXTS (one mixed batch, one single).
+
+    Raises ExportMismatchError above TOLERANCE.
+    """
+    features = tokenize(tokenizer, PROBE_TEXTS, max_len)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    worst = 0.0
+    for group in (features, features[-1:]):
+        batch = pad_batch(group, pad_id, spec.padding_side)
+        got, want = forward(batch), reference(batch)
+        if got.shape != want.shape:
+            raise ExportMismatchError(f"{engine} export returns shape {got.shape}, dygraph {want.shape}")
+        scale = max(1.0, float(np.abs(want).max()))
+        worst = max(worst, float(np.abs(got - want).max()) / scale)
+    if not worst <= TOLERANCE:  # also catches NaN
+        raise ExportMismatchError(
+            f"{engine} export differs from the dygraph model by {worst:.3g} (tolerance {TOLERANCE:g}); "
+            "not cached. Use --engine paddle meanwhile, and please report this."
+        )
+    return worst
+
+
+def build_export(location: Path, key: dict, files: tuple[str, ...],
+                 write: Callable[[Path], Optional[dict]]) -> ExportInfo:
+    """Reuse the export at ``location`` if its key matches, else ``write(staging_dir)`` and rename it into place.
+
+    ``write`` builds and checks the graph; the dict it returns is stored in ``export.json`` for reference.
+    """
+    if cached_export(location, key, files):
+        return ExportInfo(location, built=False, seconds=0.0)
+    start = time.perf_counter()
+    with atomic_path(location) as staged:
+        staged.mkdir()
+        details = write(staged) or {}
+        write_json(staged / META_FILE, {"key": key, **details})
+    return ExportInfo(location, built=True, seconds=time.perf_counter() - start)
+
+
+def save_inference_model(embedder, side: str, names: list[str], prefix: Path) -> None:
+    """``paddle.jit.save`` of one side, batch and sequence dims dynamic ([None, None] int64 inputs)."""
+    import paddle
+
+    from embedkit.inference.layer import SideEmbedding
+
+    layer = SideEmbedding(embedder, side)
+    layer.eval()
+    spec = [{name: paddle.static.InputSpec([None, None], "int64", name) for name in names}]
+    paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), str(prefix))

@@ -1,0 +1,51 @@
+"""Encoder behaviour that eval relies on: order, instructions, empty input, progress, identity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import MIXED_TEXTS
+
+from embedkit.inference import Encoder
+
+
+@pytest.fixture
+def encoder(tiny_bert):
+    return Encoder.from_model_dir(tiny_bert, engine="onnx", batch_size=3)
+
+
+def test_order_is_restored_whatever_the_batching(encoder):
+    together = encoder.encode_passages(MIXED_TEXTS)
+    one_by_one = np.stack([encoder.encode_passages([t])[0] for t in MIXED_TEXTS])
+    assert np.abs(together - one_by_one).max() <= 1e-5
+    assert encoder.dim == 32 and together.dtype == np.float32
+
+
+def test_progress_callback_counts_every_text(encoder):
+    seen = []
+    encoder.encode_passages(MIXED_TEXTS, on_batch=seen.append)
+    assert sum(seen) == len(MIXED_TEXTS) and max(seen) <= 3
+
+
+def test_empty_input_gives_an_empty_matrix(encoder):
+    assert encoder.encode_queries([]).shape == (0, 32)
+
+
+def test_instructions_apply_to_their_side_only(tiny_bert):
+    plain = Encoder.from_model_dir(tiny_bert, engine="onnx")
+    prefixed = Encoder.from_model_dir(tiny_bert, engine="onnx", overrides={"query_instruction": "query: "})
+    assert np.abs(plain.encode_queries(["cells"]) - prefixed.encode_queries(["cells"])).max() > 1e-3
+    assert np.array_equal(plain.encode_passages(["cells"]), prefixed.encode_passages(["cells"]))
+    assert plain.fingerprint != prefixed.fingerprint
+
+
+def test_fingerprint_names_the_embeddings_not_the_engine(tiny_bert):
+    assert Encoder.from_model_dir(tiny_bert, engine="paddle").fingerprint == \
+        Encoder.from_model_dir(tiny_bert, engine="onnx").fingerprint
+
+
+def test_max_length_truncates(tiny_bert):
+    long_text = MIXED_TEXTS[-1]
+    short = Encoder.from_model_dir(tiny_bert, engine="onnx", overrides={"passage_max_len": 8})
+    full = Encoder.from_model_dir(tiny_bert, engine="onnx", overrides={"passage_max_len": 256})
+    assert np.abs(short.encode_passages([long_text]) - full.encode_passages([long_text])).max() > 1e-3
