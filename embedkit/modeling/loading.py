@@ -78,11 +78,18 @@ def quiet_paddlenlp() -> None:
 
 
 def load_backbone(model_dir: str | Path, dtype: str = "float32"):
-    """A PaddleNLP ``AutoModel`` for the encoder in ``model_dir`` (weights converted from torch if needed)."""
+    """A PaddleNLP ``AutoModel`` for the encoder in ``model_dir`` (weights converted from torch if needed).
+
+    A LoRA adapter directory (``lora_config.json``) loads its base model and merges the adapter in.
+    """
     from paddlenlp.transformers import AutoModel
 
     quiet_paddlenlp()
     model_dir = Path(model_dir)
+    from embedkit.modeling.lora import is_adapter_dir, load_adapter_backbone
+
+    if is_adapter_dir(model_dir):  # a LoRA run's output or checkpoint: base + adapter, merged
+        return load_adapter_backbone(model_dir, dtype=dtype)
     if weights_format(model_dir) == "torch":
         return AutoModel.from_pretrained(str(_staging_dir(model_dir)), convert_from_torch=True, dtype=dtype)
     return AutoModel.from_pretrained(str(model_dir), dtype=dtype)

