@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -83,37 +82,38 @@ def recipe_validate(
 # --- end recipe validate ---
 
 
-# --- train (training engineer) ---
-@app.command("train")
-def train_command(
-    recipe: RecipeOpt = None,
-    overrides: SetOpt = None,
-    model: Annotated[Optional[str], typer.Option(help="Base model: a directory, pkg:PACKAGE or tiny-bert (model_name_or_path).")] = None,
-    data: Annotated[Optional[str], typer.Option(help="Training JSONL (file or directory) or a BEIR/T2Ranking directory (train_data).")] = None,
-    output_dir: Annotated[Optional[str], typer.Option(help="Run directory (output_dir).")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh: remove this run's checkpoints and outputs instead of resuming.")] = False,
-    merge_lora: Annotated[bool, typer.Option("--merge-lora", help="LoRA runs: also save the adapter merged into a full model (merged/).")] = False,
-    nproc: Annotated[int, typer.Option(help="Worker processes (one per GPU; gloo processes on CPU).")] = 1,
-    gpus: Annotated[Optional[str], typer.Option(metavar="IDS", help="GPU ids for the workers, e.g. 0,1,2,3.")] = None,
+# --- download (hub engineer) ---
+@app.command("download")
+def download(
+    name_or_url: Annotated[
+        Optional[str],
+        typer.Argument(metavar="NAME|URL", help="A registry name (see --list), a registry entry's Hugging Face repo id, or an http(s) URL."),
+    ] = None,
+    list_registry: Annotated[bool, typer.Option("--list", help="Show the registry: names, kinds, sizes and licences.")] = False,
+    sha256: Annotated[Optional[str], typer.Option("--sha256", metavar="HEX", help="Expected sha256 of a URL download; a mismatch deletes the file.")] = None,
+    extract: Annotated[bool, typer.Option("--extract", help="Unpack a .tar, .tar.gz/.tgz or .zip download beside it.")] = False,
+    to: Annotated[Optional[Path], typer.Option("--to", metavar="DIR", help="Download into DIR instead of $EMBEDKIT_HOME (default ~/.cache/embedkit).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even when a verified copy is present.")] = False,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
-    """Fine-tune an embedding model: resumes from the last checkpoint, evaluates before and after (eval.data)."""
-    from embedkit.training.command import build_config, is_launched_worker, relaunch
+    """Download a registry model or dataset, or any URL: resumable, verified, recorded in a manifest."""
+    out = console.configure(json_out, verbose, quiet)
+    from embedkit.hub.render import render_fetch, render_registry
 
-    worker_rank = int(os.environ.get("PADDLE_TRAINER_ID", "0")) if is_launched_worker() else 0
-    out = console.configure(json_out and worker_rank == 0, verbose, quiet or worker_rank > 0)
-    config = build_config(recipe, overrides or [], model, data, output_dir, merge_lora)
-    if (nproc > 1 or gpus) and not is_launched_worker():
-        raise typer.Exit(relaunch(config, nproc, gpus, sys.argv[1:]))
-    from embedkit.training.run import render, train
+    if list_registry:
+        from embedkit.hub.registry import load_registry
 
-    result = train(config, overwrite=overwrite, out=out)
-    if worker_rank == 0:
-        render(result, out)
-        out.result(result.to_dict())
-# --- end train ---
+        render_registry(list(load_registry().values()), out)
+        return
+    if name_or_url is None:
+        raise UserError("name a registry entry or give a URL (`embedkit download --list` shows the registry)")
+    from embedkit.hub.download import fetch
+
+    render_fetch(fetch(name_or_url, sha256=sha256, extract=extract, to=to, force=force), out)
+# --- end download ---
+
 
 def main() -> None:
     """Entry point: map every failure to an exit code and a one-line message, never a traceback."""
