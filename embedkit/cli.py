@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -80,6 +81,39 @@ def recipe_validate(
         # The resolved recipe is the result, so it goes to stdout: `... > resolved.yaml` gives a usable recipe.
         sys.stdout.write(recipe_to_yaml(config))
 # --- end recipe validate ---
+
+
+# --- train (training engineer) ---
+@app.command("train")
+def train_command(
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
+    model: Annotated[Optional[str], typer.Option(help="Base model: a directory, pkg:PACKAGE or tiny-bert (model_name_or_path).")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Training JSONL (file or directory) or a BEIR/T2Ranking directory (train_data).")] = None,
+    output_dir: Annotated[Optional[str], typer.Option(help="Run directory (output_dir).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh: remove this run's checkpoints and outputs instead of resuming.")] = False,
+    merge_lora: Annotated[bool, typer.Option("--merge-lora", help="LoRA runs: also save the adapter merged into a full model (merged/).")] = False,
+    nproc: Annotated[int, typer.Option(help="Worker processes (one per GPU; gloo processes on CPU).")] = 1,
+    gpus: Annotated[Optional[str], typer.Option(metavar="IDS", help="GPU ids for the workers, e.g. 0,1,2,3.")] = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fine-tune an embedding model: resumes from the last checkpoint, evaluates before and after (eval.data)."""
+    from embedkit.training.command import build_config, is_launched_worker, relaunch
+
+    worker_rank = int(os.environ.get("PADDLE_TRAINER_ID", "0")) if is_launched_worker() else 0
+    out = console.configure(json_out and worker_rank == 0, verbose, quiet or worker_rank > 0)
+    config = build_config(recipe, overrides or [], model, data, output_dir, merge_lora)
+    if (nproc > 1 or gpus) and not is_launched_worker():
+        raise typer.Exit(relaunch(config, nproc, gpus, sys.argv[1:]))
+    from embedkit.training.run import render, train
+
+    result = train(config, overwrite=overwrite, out=out)
+    if worker_rank == 0:
+        render(result, out)
+        out.result(result.to_dict())
+# --- end train ---
 
 
 # --- download (hub engineer) ---
