@@ -9,12 +9,12 @@ finds complete, verified files and does not fetch them again (``force`` does).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from embedkit import paths
 from embedkit.errors import UserError
 from embedkit.hub import hf, paddle_store
 from embedkit.hub.archive import ARCHIVE_SUFFIXES, archive_stem, extract_archive
@@ -54,10 +54,6 @@ class FetchResult:
         }
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("EMBEDKIT_HOME") or Path.home() / ".cache" / "embedkit")
-
-
 def fetch(
     name_or_url: str,
     *,
@@ -77,7 +73,7 @@ def fetch(
     if sha256 is not None and not SHA256_RE.match(sha256.lower()):
         raise UserError(f"--sha256 must be 64 hex digits, got {sha256!r}")
     if name_or_url.startswith(("http://", "https://")):
-        directory = to or cache_root() / "downloads"
+        directory = to or paths.home() / "downloads"
         return _fetch_url(name_or_url, directory, _file_name_of(name_or_url), sha256, extract, force, policy)
 
     entries = registry if registry is not None else load_registry()
@@ -86,7 +82,7 @@ def fetch(
         raise UserError(f"--sha256 applies to a single-file download; {entry.name} is fetched from {entry.source}")
     if extract and entry.source != "url":
         raise UserError(f"--extract applies to archive downloads; {entry.name} is fetched from {entry.source}")
-    target = to or cache_root() / f"{entry.kind}s" / entry.name
+    target = to or paths.home() / f"{entry.kind}s" / entry.name
 
     if entry.source == "url":
         assert entry.url is not None
