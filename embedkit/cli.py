@@ -83,6 +83,52 @@ def recipe_validate(
 # --- end recipe validate ---
 
 
+# --- eval (evaluation engineer) ---
+@app.command("eval")
+def eval_command(
+    model: Annotated[Optional[Path], typer.Argument(help="Model directory (embedkit output, sentence-transformers dir or plain checkpoint).")] = None,
+    data: Annotated[Optional[list[Path]], typer.Option("--data", metavar="DIR", help="BEIR or T2Ranking directory (repeatable: several datasets get a mean row).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="qrels split to evaluate.  [default: test]")] = None,
+    mteb_tasks: Annotated[Optional[str], typer.Option("--mteb", metavar="TASK,...", help="Run MTEB retrieval tasks through mteb.evaluate; with --data, built from the local directories (one per task).")] = None,
+    evaluate_all: Annotated[Optional[Path], typer.Option("--evaluate-all", metavar="RUN_DIR", help="Evaluate every checkpoint-* in a training run (and its final model) and mark the best by NDCG@10.")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="auto, paddle, paddle-inference or onnx.  [default: auto]")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Texts per encoder batch.  [default: 32]")] = None,
+    top_k: Annotated[Optional[int], typer.Option(help="Documents retrieved per query (run file depth).  [default: 1000]")] = None,
+    index: Annotated[str, typer.Option(help="flat (exact), ivf or hnsw (approximate).")] = "flat",
+    nprobe: Annotated[int, typer.Option(help="IVF lists probed per query.")] = 32,
+    ef_search: Annotated[int, typer.Option(help="HNSW search breadth (at least --top-k is used).")] = 256,
+    pooling: Annotated[Optional[str], typer.Option(help="cls, mean or last (for a checkpoint without embedkit.json).")] = None,
+    normalize: Annotated[Optional[bool], typer.Option("--normalize/--no-normalize", help="L2-normalise embeddings (default: the model's).")] = None,
+    query_instruction: Annotated[Optional[str], typer.Option(help="Prefix for queries (default: the model's).")] = None,
+    passage_instruction: Annotated[Optional[str], typer.Option(help="Prefix for passages (default: the model's).")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Max tokens per passage, and per query unless --query-max-length.")] = None,
+    query_max_length: Annotated[Optional[int], typer.Option(help="Max tokens per query.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode again, ignoring and not filling the embedding cache.")] = False,
+    dims: Annotated[Optional[str], typer.Option(metavar="D,...", help="Matryoshka: also evaluate embeddings truncated to these dims (NDCG@10 curve PNG in --output).")] = None,
+    ignore_identical_ids: Annotated[Optional[bool], typer.Option("--ignore-identical-ids/--keep-identical-ids", help="Drop a query's own id from its results (default: as MTEB does for the dataset).")] = None,
+    output: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Write results.json, run.trec (top 1000) and plots here (MTEB TaskResult files with --mteb).")] = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Evaluate a model on retrieval data: NDCG, MRR, Recall, MAP and P at MTEB's cut-offs, computed as MTEB does."""
+    out = console.configure(json_out, verbose, quiet)
+    from embedkit.evaluation.command import EvalRequest, render, run_eval_command
+
+    request = EvalRequest(
+        model=model, data=data or [], mteb=mteb_tasks, evaluate_all=evaluate_all, recipe=recipe,
+        overrides_set=overrides or [], split=split, engine=engine, batch_size=batch_size, top_k=top_k, index=index,
+        nprobe=nprobe, ef_search=ef_search, pooling=pooling, normalize=normalize, query_instruction=query_instruction,
+        passage_instruction=passage_instruction, max_length=max_length, query_max_length=query_max_length,
+        use_cache=not no_cache, dims=dims, ignore_identical_ids=ignore_identical_ids, output=output,
+        show_progress=not quiet,
+    )
+    render(run_eval_command(request), out, output)
+# --- end eval ---
+
+
 # --- train (training engineer) ---
 @app.command("train")
 def train_command(

@@ -1,0 +1,161 @@
+"""`embedkit eval`: turn the command line (and an optional recipe) into one evaluation and render its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from embedkit.console import Output
+from embedkit.errors import UserError
+from embedkit.evaluation.options import EvalOptions
+from embedkit.evaluation.report import CheckpointsReport, EvalReport
+from embedkit.evaluation.search import SearchSettings
+
+if TYPE_CHECKING:
+    from embedkit.evaluation.mteb_tasks import MtebReport
+
+
+@dataclass
+class EvalRequest:
+    """What the user asked for; None means "not given" so a recipe's value or the default applies."""
+
+    model: Optional[Path] = None
+    data: list[Path] = field(default_factory=list)
+    mteb: Optional[str] = None
+    evaluate_all: Optional[Path] = None
+    recipe: Optional[Path] = None
+    overrides_set: list[str] = field(default_factory=list)
+    split: Optional[str] = None
+    engine: Optional[str] = None
+    batch_size: Optional[int] = None
+    top_k: Optional[int] = None
+    index: str = "flat"
+    nprobe: int = 32
+    ef_search: int = 256
+    pooling: Optional[str] = None
+    normalize: Optional[bool] = None
+    query_instruction: Optional[str] = None
+    passage_instruction: Optional[str] = None
+    max_length: Optional[int] = None
+    query_max_length: Optional[int] = None
+    use_cache: bool = True
+    dims: Optional[str] = None
+    ignore_identical_ids: Optional[bool] = None
+    output: Optional[Path] = None
+    show_progress: bool = True
+
+
+Result = Union[EvalReport, CheckpointsReport, "MtebReport"]
+
+
+def parse_list(text: Optional[str], flag: str) -> list[str]:
+    items = [part.strip() for part in (text or "").split(",") if part.strip()]
+    if text is not None and not items:
+        raise UserError("expected a comma-separated list", flag)
+    return items
+
+
+def parse_dims(text: Optional[str]) -> list[int]:
+    dims = []
+    for item in parse_list(text, "--dims"):
+        try:
+            dims.append(int(item))
+        except ValueError:
+            raise UserError(f"not an integer dimension: {item!r}", "--dims") from None
+    return dims
+
+
+def spec_overrides(request: EvalRequest) -> dict[str, Any]:
+    """EmbedderSpec fields from flags; ``--max-length`` covers queries too unless ``--query-max-length`` is given."""
+    overrides = {
+        "pooling": request.pooling,
+        "normalized": request.normalize,
+        "query_instruction": request.query_instruction,
+        "passage_instruction": request.passage_instruction,
+        "passage_max_len": request.max_length,
+        "query_max_len": request.query_max_length if request.query_max_length is not None else request.max_length,
+    }
+    for key in ("passage_max_len", "query_max_len"):
+        if overrides[key] is not None and overrides[key] < 1:
+            raise UserError(f"max length must be positive, got {overrides[key]}", "--max-length")
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+def build_options(request: EvalRequest) -> tuple[EvalOptions, list[Path], Optional[Path]]:
+    """(options, data dirs, model dir): flags first, then the recipe's ``eval:`` section, then defaults."""
+    data, model = list(request.data), request.model
+    options = EvalOptions()
+    if request.recipe is not None:
+        from embedkit.config import TrainConfig, apply_overrides, load_recipe
+
+        recipe = apply_overrides(load_recipe(request.recipe, TrainConfig), request.overrides_set)
+        options = EvalOptions.from_config(recipe.eval)
+        if not data and recipe.eval.data:
+            data = [Path(recipe.eval.data)]
+        if model is None and request.evaluate_all is None:
+            model = Path(recipe.output_dir)
+    elif request.overrides_set:
+        raise UserError("--set needs --recipe", "--set")
+    options.overrides = {**options.overrides, **spec_overrides(request)}
+    for name in ("split", "engine", "batch_size", "top_k"):
+        value = getattr(request, name)
+        if value is not None:
+            setattr(options, name, value)
+    if options.batch_size < 1 or options.top_k < 1:
+        raise UserError("--batch-size and --top-k must be positive")
+    options.search = SearchSettings(index=request.index, nprobe=request.nprobe, ef_search=request.ef_search)
+    options.use_cache = request.use_cache
+    options.dims = parse_dims(request.dims)
+    options.ignore_identical_ids = request.ignore_identical_ids
+    options.output_dir = request.output
+    options.show_progress = request.show_progress
+    return options, data, model
+
+
+def run_eval_command(request: EvalRequest) -> Result:
+    options, data, model = build_options(request)
+    if request.evaluate_all is not None:
+        if request.model is not None:
+            raise UserError("give either a MODEL or --evaluate-all RUN_DIR, not both")
+        if request.mteb is not None:
+            raise UserError("--evaluate-all works on --data directories, not with --mteb")
+        from embedkit.evaluation.pipeline import evaluate_checkpoints
+
+        return evaluate_checkpoints(request.evaluate_all, data, options)
+    if model is None:
+        raise UserError("missing MODEL: the model directory to evaluate (or --evaluate-all RUN_DIR)")
+    if request.mteb is not None:
+        if options.dims:
+            raise UserError("--dims works with --data evaluation, not with --mteb")
+        from embedkit.evaluation.mteb_tasks import run_mteb
+        from embedkit.evaluation.pipeline import load_datasets
+
+        names = parse_list(request.mteb, "--mteb")
+        datasets = load_datasets(data, options.split) if data else []
+        report = run_mteb(model, names, datasets, options)
+        if options.output_dir is not None:
+            from embedkit.fsutil import write_json
+
+            write_json(Path(options.output_dir) / "results.json", report.to_dict())
+        return report
+    from embedkit.evaluation.pipeline import evaluate
+
+    return evaluate(model, data, options)
+
+
+def render(result: Result, out: Output, output_dir: Optional[Path] = None) -> None:
+    from embedkit.evaluation.mteb_tasks import MtebReport
+    from embedkit.evaluation.render import render_checkpoints, render_mteb, render_report
+
+    out.result(result.to_dict())
+    if out.json_mode:
+        return
+    if isinstance(result, EvalReport):
+        render_report(result, out)
+    elif isinstance(result, CheckpointsReport):
+        render_checkpoints(result, out)
+    elif isinstance(result, MtebReport):
+        render_mteb(result, out)
+    if output_dir is not None:
+        out.info(f"results written to {output_dir}")
