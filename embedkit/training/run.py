@@ -35,7 +35,8 @@ MERGED_DIR = "merged"
 @dataclass
 class TrainResult:
     output_dir: str
-    base_model: str
+    base_model: str  # as the recipe names it (a path, pkg:NAME, tiny-bert)
+    base_model_dir: str  # the directory it resolved to
     fine_tune_type: str
     resumed_from: Optional[str]
     global_step: int
@@ -139,7 +140,8 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
 
     points = loss_points(trainer.loss_history)
     result = TrainResult(
-        output_dir=str(run_dir), base_model=base_reference, fine_tune_type=config.fine_tune_type,
+        output_dir=str(run_dir), base_model=base_reference, base_model_dir=str(base_dir),
+        fine_tune_type=config.fine_tune_type,
         resumed_from=str(resume) if resume is not None else None, global_step=trainer.state.global_step,
         final_loss=points[-1][1] if points else None,
         examples_per_second=steps_run * examples_per_step / progress_cb.train_seconds if progress_cb.train_seconds else 0.0,
@@ -154,7 +156,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
         result.merged_dir = str(_save_merged(embedder, tokenizer, run_dir))
     recipe_yaml = recipe_to_yaml(config)
     write_text(run_dir / "recipe.yaml", recipe_yaml)
-    write_json(run_dir / "train_args.json", json.loads(args.to_json_string()))
+    write_json(run_dir / "train_args.json", args.to_dict())  # (PaddleNLP's to_json_string double-encodes)
     curve = plot_loss_curve(points, run_dir / "loss_curve.png", f"{run_dir.name}: training loss")
     result.loss_curve = str(curve) if curve else None
     if config.eval.data:
