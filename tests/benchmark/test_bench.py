@@ -1,0 +1,102 @@
+"""`embedkit bench`: one run measures every engine and the sentence-transformers reference on the same docs."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+from conftest import DEMO_DATA
+
+from embedkit.benchmark.encode_speed import REFERENCE, BenchSettings, run_bench
+from embedkit.benchmark.memory import PeakRss, rss_mib
+
+
+def _settings(model, **changes) -> BenchSettings:
+    base = dict(model_dir=model, data_dir=DEMO_DATA, docs=10, max_len=64, batch_sizes=[4], repeats=2,
+                engines=["paddle-inference", "onnx"])
+    return BenchSettings(**{**base, **changes})
+
+
+def test_engines_and_reference_in_one_run(tiny_hf_bert):
+    result = run_bench(_settings(tiny_hf_bert, batch_sizes=[4, 8], fresh_export=True), progress=False)
+    rows = {(m.runner, m.batch_size): m for m in result.measurements}
+    assert set(rows) == {(r, b) for r in ("paddle-inference", "onnx", REFERENCE) for b in (4, 8)}
+    assert result.skipped == {}
+    for (_, batch_size), m in rows.items():
+        assert len(m.runs_docs_per_s) == 2 and m.docs_per_s == max(m.runs_docs_per_s) > 0
+        # warm-up excluded: exactly the timed runs' batches are in the latency percentiles
+        assert m.timed_batches == 2 * math.ceil(10 / batch_size)
+        assert 0 < m.batch_ms_p50 <= m.batch_ms_p95
+        assert m.ratio_vs_reference == pytest.approx(m.docs_per_s / rows[(REFERENCE, batch_size)].docs_per_s, rel=1e-2)
+        # a plain HF checkpoint: ST is built from the same spec (mean pooling, normalised), so outputs agree
+        assert m.max_abs_diff_vs_reference <= 1e-4
+    # fresh exports: both graphs were built in this run and timed apart from steady state
+    assert rows[("paddle-inference", 4)].export_s > 0 and rows[("onnx", 4)].export_s > 0
+    assert rows[(REFERENCE, 4)].export_s is None
+    payload = result.to_dict()
+    assert json.loads(json.dumps(payload))["best"]["runner"] in ("paddle-inference", "onnx")
+
+
+def test_reference_follows_the_spec_override(tiny_hf_bert):
+    result = run_bench(_settings(tiny_hf_bert, engines=["onnx"], repeats=1, overrides={"pooling": "cls",
+                                                                                         "normalized": False}),
+                       progress=False)
+    assert all(m.max_abs_diff_vs_reference <= 1e-4 for m in result.measurements)
+
+
+def test_paddle_weights_skip_the_reference_and_say_why(tmp_path):
+    from embedkit.modeling.tiny import build_tiny_bert
+
+    model = build_tiny_bert(tmp_path / "paddle-tiny", ["cells divide", "proteins fold"])
+    result = run_bench(_settings(model, engines=["onnx"], repeats=1), progress=False)
+    assert [m.runner for m in result.measurements] == ["onnx"]
+    assert "Paddle layout" in result.skipped[REFERENCE]
+    assert result.measurements[0].ratio_vs_reference is None
+
+
+def test_cached_export_is_not_counted_as_export_time(tiny_hf_bert, tmp_path):
+    model = shutil.copytree(tiny_hf_bert, tmp_path / "model")  # no export beside it yet
+    first = run_bench(_settings(model, engines=["paddle-inference"], repeats=1, reference=False), progress=False)
+    second = run_bench(_settings(model, engines=["paddle-inference"], repeats=1, reference=False), progress=False)
+    assert first.measurements[0].export_s > 0
+    assert second.measurements[0].export_s is None
+    assert second.skipped == {REFERENCE: "not requested (--no-reference)"}
+
+
+def test_peak_rss_sees_a_transient_allocation():
+    before = rss_mib()
+    with PeakRss() as peak:
+        block = np.ones(40 * 1024 * 1024 // 8)  # 40 MiB, freed before the block ends
+        del block
+    assert peak.mib - before >= 35
+
+
+def test_cli_json_table_and_output_file(run_cli, tiny_hf_bert, tmp_path):
+    out_file = tmp_path / "bench.json"
+    result = run_cli("bench", tiny_hf_bert, "--data", DEMO_DATA, "--docs", "6", "--max-length", "32",
+                     "--batch-size", "3", "--repeats", "1", "--engine", "onnx", "--no-reference", "--json",
+                     "--output", out_file)
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload == json.loads(out_file.read_text())
+    assert payload["docs"] == 6 and payload["measurements"][0]["runner"] == "onnx"
+    assert "docs/s" in result.stderr and "onnx" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--docs", "0"], "--docs must be at least 1"),
+    (["--docs", "100000"], "fewer than --docs"),
+    (["--engine", "tensorflow"], "unknown engine"),
+])
+def test_cli_bad_input_is_a_one_line_error(run_cli, tiny_hf_bert, args, message):
+    result = run_cli("bench", tiny_hf_bert, "--data", DEMO_DATA, "--repeats", "1", "--no-reference", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_missing_data_dir(run_cli, tiny_hf_bert, tmp_path):
+    result = run_cli("bench", tiny_hf_bert, "--data", tmp_path / "nope", "--no-reference")
+    assert result.exit_code == 2 and "nope" in result.stderr
