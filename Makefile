@@ -37,6 +37,7 @@ test-slow: install
 
 demo: install
 	$(VENV)/bin/embedkit data check demo/scifact-mini
+	$(VENV)/bin/embedkit train --recipe recipes/demo.yaml --overwrite
 
 lint: install
 	$(VENV)/bin/ruff check embedkit tests benchmarks

@@ -202,3 +202,40 @@ def test_every_recipe_validates():
         if gpu_only or "gpu" in path.stem:
             assert "GPU" in path.read_text(encoding="utf-8"), f"{path} must say it needs a GPU"
         yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_recompute_reaches_the_encoder_and_changes_no_result(tmp_path, quiet_out):
+    from embedkit.training.arguments import training_arguments
+    from embedkit.training.modeling import BiEncoderForTraining, load_embedder_for_training
+    from embedkit.training.trainer import EmbeddingTrainer
+
+    runs = {}
+    for recompute in (False, True):
+        config = tiny_config(tmp_path / f"run{int(recompute)}", DEMO_DATA, recompute=recompute, max_steps=3, save_steps=3)
+        runs[recompute] = train(config, out=quiet_out)
+    a, b = _weights(tmp_path / "run0"), _weights(tmp_path / "run1")
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) <= 1e-6
+
+    # BERT's paddle.nn.TransformerEncoder is what PaddleNLP's --recompute switches (not a silent no-op).
+    embedder, _ = load_embedder_for_training(Path(runs[True].base_model_dir), config, "tiny-bert")
+    model = BiEncoderForTraining(embedder, config)
+    EmbeddingTrainer(model=model, args=training_arguments(config, tmp_path / "run1"))
+    assert any(getattr(layer, "enable_recompute", False) for layer in model.sublayers())
+
+
+@pytest.mark.slow
+def test_two_worker_processes_train_with_cross_device_negatives(tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "embedkit.cli", "train", "--model", "tiny-bert", "--data", str(DEMO_DATA),
+               "--output-dir", str(run), "--nproc", "2", "--set", "max_steps=4", "--set", "save_steps=2",
+               "--set", "train_group_size=2", "--set", "passage_max_len=32", "--set", "negatives_cross_device=true"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["global_step"] == 4
+    assert json.loads((run / "train_args.json").read_text())["per_device_train_batch_size"] == 8
+    assert "embedkit train" not in (run / "logs" / "launch" / "workerlog.1").read_text()  # rank 1 stays quiet
+    assert load_embedder(run)[0] is not None
