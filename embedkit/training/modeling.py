@@ -76,6 +76,11 @@ def load_embedder_for_training(base_dir: Path, config: TrainConfig, base_referen
         passage = load_backbone(passage_dir or query_dir, dtype=dtype)
     spec.query_model = spec.passage_model = None  # Embedder.save_pretrained lays the towers out itself
     tokenizer = load_tokenizer(query_dir, padding_side=spec.padding_side)
+    if config.use_matryoshka:  # the dims actually trained (validated; the full width is always among them)
+        from embedkit.losses.matryoshka import matryoshka_schedule
+
+        spec.matryoshka_dims = [dim for dim, _ in matryoshka_schedule(
+            config.matryoshka_dims, config.matryoshka_loss_weights, query.config.hidden_size)]
     if config.use_flash_attention:
         for backbone in filter(None, (query, passage)):
             enable_flash_attention(backbone)
@@ -91,18 +96,22 @@ def load_embedder_for_training(base_dir: Path, config: TrainConfig, base_referen
     return embedder, tokenizer
 
 
-def enable_flash_attention(backbone: nn.Layer) -> None:
-    """Set ``config.use_flash_attention`` where the architecture's modeling code reads it.
+def enable_flash_attention(backbone: nn.Layer) -> bool:
+    """Set ``config.use_flash_attention`` where the architecture's modeling code reads it; say so where not.
 
     PaddleNLP's decoder LLMs (LLaMA, Qwen2, Mistral, ...) implement it; BERT and ERNIE attend through
-    ``paddle.nn.MultiHeadAttention`` and ignore it — a UserError says so rather than a silent no-op (the
-    original example declared the flag and never read it).
+    ``paddle.nn.MultiHeadAttention`` and ignore it, which is reported instead of passing silently (the original
+    example declared the flag and never read it).
     """
+    from embedkit import console
+
     source = inspect.getsource(sys.modules[type(backbone).__module__])
     if "use_flash_attention" not in source:
-        raise UserError(f"use_flash_attention: {type(backbone).__name__} has no flash-attention path in PaddleNLP "
-                        "(only decoder LLMs such as LLaMA, Qwen2 and Mistral do); remove the option")
+        console.get().info(f"[yellow]use_flash_attention is ignored: {type(backbone).__name__} has no flash-attention "
+                           "path in PaddleNLP (decoder LLMs such as LLaMA, Qwen2 and Mistral do)[/]")
+        return False
     backbone.config.use_flash_attention = True
+    return True
 
 
 def freeze_all_but_biases(embedder: Embedder) -> None:

@@ -239,3 +239,17 @@ def test_two_worker_processes_train_with_cross_device_negatives(tmp_path):
     assert json.loads((run / "train_args.json").read_text())["per_device_train_batch_size"] == 8
     assert "embedkit train" not in (run / "logs" / "launch" / "workerlog.1").read_text()  # rank 1 stays quiet
     assert load_embedder(run)[0] is not None
+
+
+def test_flash_attention_is_set_where_the_architecture_reads_it(tmp_path):
+    from paddlenlp.transformers import LlamaConfig, LlamaModel
+
+    from embedkit.modeling.loading import load_backbone
+    from embedkit.modeling.tiny import build_tiny_bert
+    from embedkit.training.modeling import enable_flash_attention
+
+    llama = LlamaModel(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                   num_attention_heads=2, num_key_value_heads=2))
+    assert enable_flash_attention(llama) and llama.config.use_flash_attention
+    bert = load_backbone(build_tiny_bert(tmp_path / "tiny", ["a few words"]))
+    assert not enable_flash_attention(bert) and not bert.config.use_flash_attention
