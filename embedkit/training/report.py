@@ -58,7 +58,7 @@ def model_card(summary: dict[str, Any], recipe_yaml: str) -> str:
         f"| fine-tune type | {summary['fine_tune_type']} |",
         f"| parameters trained | {summary['parameters']['trainable']:,} of {summary['parameters']['total']:,} |",
         f"| steps | {summary['global_step']} |",
-        f"| final training loss | {summary['final_loss'] if summary['final_loss'] is not None else '-'} |",
+        f"| final training loss | {'-' if summary['final_loss'] is None else format(summary['final_loss'], '.4f')} |",
         f"| examples/s | {summary['examples_per_second']:.1f} |",
         f"| wall time | {summary['wall_time_s']:.0f} s |",
         "",

@@ -67,6 +67,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     out = out or console.get()
     world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
     check_device_support(config, nproc=world)
+    _check_paths(config)
     import paddle
 
     from embedkit.modeling.loading import quiet_paddlenlp
@@ -166,6 +167,19 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     write_model_card(run_dir, result.to_dict(), recipe_yaml)
     write_json(run_dir / SUMMARY_FILE, result.to_dict())
     return result
+
+
+def _check_paths(config: TrainConfig) -> None:
+    """Fail on a mistyped data path in the first second, not after the model has loaded."""
+    from embedkit.data import detect_format
+
+    if not config.train_data:
+        raise UserError("train_data is not set: give a training JSONL file or directory, or a BEIR directory")
+    detect_format(config.train_data)
+    if config.eval.data:
+        if detect_format(config.eval.data) == "train-jsonl":
+            raise UserError("eval.data must be a BEIR or T2Ranking directory (training JSONL has no qrels)",
+                            config.eval.data)
 
 
 def _vocabulary_texts(config: TrainConfig):

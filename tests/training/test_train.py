@@ -61,7 +61,7 @@ def test_output_dir_describes_the_model(tmp_path, quiet_out):
 
     card = (run / "README.md").read_text()
     corpus_sha = result.data[0]["files"][str(DEMO_DATA / "corpus.jsonl")]
-    assert "tiny-bert" in card and corpus_sha in card and f"{result.final_loss}" in card and "NDCG@10" in card
+    assert "tiny-bert" in card and corpus_sha in card and f"{result.final_loss:.4f}" in card and "NDCG@10" in card
     assert result.eval_before["metrics"]["ndcg_at_10"] >= 0 and result.eval_after["metrics"]["ndcg_at_10"] >= 0
 
     # Every checkpoint is a model load_embedder reads with its spec; the last one is the final model.
@@ -170,6 +170,11 @@ def test_bad_recipe_exits_2_with_file_and_line(run_cli, tmp_path):
     result = run_cli("train", "--recipe", recipe)
     assert result.exit_code == 2
     assert f"{recipe}:3:" in result.stderr and "learning_rate" in result.stderr
+
+
+def test_missing_data_is_refused_before_the_model_loads(run_cli, tmp_path):
+    result = run_cli("train", "--model", "tiny-bert", "--data", tmp_path / "nope.jsonl", "--output-dir", tmp_path / "r")
+    assert result.exit_code == 2 and "nope.jsonl" in result.stderr and not (tmp_path / "r").exists()
 
 
 def test_unknown_model_reference_is_a_user_error(run_cli, tmp_path):
