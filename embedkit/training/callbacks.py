@@ -57,13 +57,18 @@ class RichProgressCallback(TrainerCallback):
                                            loss="-", lr="-", speed="-")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.progress is None or not logs:
+        if self.progress is None or not logs or "loss" not in logs:  # (the end-of-training summary has no loss)
             return
-        if "loss" in logs:
-            self.loss = logs["loss"]
-        if "learning_rate" in logs:
-            self.lr = logs["learning_rate"]
+        self.loss = logs["loss"]
+        self.lr = logs.get("learning_rate", self.lr)
         self.progress.update(self.task, loss=f"{self.loss:.4f}", lr=f"{self.lr:.2e}")
+        if not self.console.is_terminal:  # a log file gets no live bar: one line per logging step instead
+            elapsed = time.perf_counter() - self._start_time
+            done = state.global_step - self.first_step
+            speed = done * self.examples_per_step / elapsed if elapsed > 0 else 0.0
+            eta = (state.max_steps - state.global_step) * elapsed / done if done else float("nan")
+            self.console.print(f"step {state.global_step}/{state.max_steps}  loss {self.loss:.4f}  lr {self.lr:.2e}  "
+                               f"{speed:.1f} ex/s  ETA {eta:.0f} s", highlight=False)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.progress is None:
