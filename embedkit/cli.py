@@ -88,13 +88,13 @@ def recipe_validate(
 def eval_command(
     model: Annotated[Optional[Path], typer.Argument(help="Model directory (embedkit output, sentence-transformers dir or plain checkpoint).")] = None,
     data: Annotated[Optional[list[Path]], typer.Option("--data", metavar="DIR", help="BEIR or T2Ranking directory (repeatable: several datasets get a mean row).")] = None,
-    split: Annotated[Optional[str], typer.Option(help="qrels split to evaluate.  [default: test]")] = None,
+    split: Annotated[Optional[str], typer.Option(help="qrels split to evaluate (default: test).")] = None,
     mteb_tasks: Annotated[Optional[str], typer.Option("--mteb", metavar="TASK,...", help="Run MTEB retrieval tasks through mteb.evaluate; with --data, built from the local directories (one per task).")] = None,
     evaluate_all: Annotated[Optional[Path], typer.Option("--evaluate-all", metavar="RUN_DIR", help="Evaluate every checkpoint-* in a training run (and its final model) and mark the best by NDCG@10.")] = None,
-    engine: Annotated[Optional[str], typer.Option(help="auto, paddle, paddle-inference or onnx.  [default: auto]")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Texts per encoder batch.  [default: 32]")] = None,
-    top_k: Annotated[Optional[int], typer.Option(help="Documents retrieved per query (run file depth).  [default: 1000]")] = None,
-    index: Annotated[str, typer.Option(help="flat (exact), ivf or hnsw (approximate).")] = "flat",
+    engine: Annotated[Optional[str], typer.Option(help="auto (fastest here), paddle, paddle-inference or onnx (default: auto).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Texts per encoder batch (default: 32).")] = None,
+    top_k: Annotated[Optional[int], typer.Option(help="Documents retrieved per query, the run file depth (default: 1000).")] = None,
+    index: Annotated[str, typer.Option(help="flat (exact), ivf or hnsw (approximate); --mteb uses MTEB's own exact search.")] = "flat",
     nprobe: Annotated[int, typer.Option(help="IVF lists probed per query.")] = 32,
     ef_search: Annotated[int, typer.Option(help="HNSW search breadth (at least --top-k is used).")] = 256,
     pooling: Annotated[Optional[str], typer.Option(help="cls, mean or last (for a checkpoint without embedkit.json).")] = None,
@@ -243,25 +243,24 @@ def download(
 def main() -> None:
     """Entry point: map every failure to an exit code and a one-line message, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except UserError as exc:
-        console.get().err.print(f"error: {exc}", style="bold red", highlight=False, markup=False)
+        console.get().error(f"error: {exc}")
         sys.exit(EXIT_USAGE)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except KeyboardInterrupt:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         sys.exit(130)
     except Exception as exc:  # an embedkit bug, not the user's: say so, keep the traceback for -v
         if console.get().verbosity > 0:
             console.get().err.print_exception()
-        console.get().err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)", style="bold red", highlight=False, markup=False)
+        console.get().error(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)")
         sys.exit(EXIT_INTERNAL)
-    sys.exit(0)
+    # Without standalone mode click returns typer.Exit's code instead of raising it.
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
