@@ -134,7 +134,7 @@ def eval_command(
 def train_command(
     recipe: RecipeOpt = None,
     overrides: SetOpt = None,
-    model: Annotated[Optional[str], typer.Option(help="Base model: a directory, pkg:PACKAGE or tiny-bert (model_name_or_path).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Base model: a directory, a name fetched by `embedkit download`, pkg:PACKAGE or tiny-bert (model_name_or_path).")] = None,
     data: Annotated[Optional[str], typer.Option(help="Training JSONL (file or directory) or a BEIR/T2Ranking directory (train_data).")] = None,
     output_dir: Annotated[Optional[str], typer.Option(help="Run directory (output_dir).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh: remove this run's checkpoints and outputs instead of resuming.")] = False,
