@@ -6,6 +6,7 @@ PaddleNLP Trainer → final model + run files → eval after → :class:`TrainRe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -98,7 +99,8 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     from embedkit.training.modeling import BiEncoderForTraining, count_parameters, load_embedder_for_training
     from embedkit.training.trainer import EmbeddingTrainer
 
-    base_dir = resolve_base_model(config.model_name_or_path, lambda: _vocabulary_texts(config), seed=0)
+    with _main_process_first(world, is_main):  # a built-in model is written once, by rank 0
+        base_dir = resolve_base_model(config.model_name_or_path, lambda: _vocabulary_texts(config), seed=0)
     base_reference = config.model_name_or_path if not Path(config.model_name_or_path).is_dir() else str(base_dir)
     set_seed(config.seed)
     embedder, tokenizer = load_embedder_for_training(base_dir, config, base_reference)
@@ -106,8 +108,8 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     out.info(f"Model [bold]{base_reference}[/] ({config.fine_tune_type}): trainable parameters "
              f"{params.trainable:,} / {params.total:,} ({params.fraction:.2%})")
 
-    with _LazyProgress(out, "tokenise") as progress:
-        data = load_training_data(config, tokenizer, progress.advance)
+    with _main_process_first(world, is_main), _LazyProgress(out, "tokenise") as progress:
+        data = load_training_data(config, tokenizer, progress.advance)  # other ranks then read rank 0's cache
     cached = all(s.cache_hit for s in data.sources)
     out.info(f"Training data: {len(data.tokens):,} examples, {len(data.tokens.passage_tokens):,} passages"
              + (" (tokenised earlier, from the cache)" if cached else ""))
@@ -167,6 +169,18 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     write_model_card(run_dir, result.to_dict(), recipe_yaml)
     write_json(run_dir / SUMMARY_FILE, result.to_dict())
     return result
+
+
+@contextlib.contextmanager
+def _main_process_first(world: int, is_main: bool):
+    """Rank 0 runs the block first (filling a cache), the other ranks after it: one barrier on each side."""
+    import paddle
+
+    if world > 1 and not is_main:
+        paddle.distributed.barrier()
+    yield
+    if world > 1 and is_main:
+        paddle.distributed.barrier()
 
 
 def _check_paths(config: TrainConfig) -> None:
