@@ -153,6 +153,8 @@ def render(result: Result, out: Output, output_dir: Optional[Path] = None) -> No
         return
     if isinstance(result, EvalReport):
         render_report(result, out)
+        if output_dir is None and any(d.by_dim for d in result.datasets):
+            out.info("add --output DIR to save the Matryoshka curve as a PNG")
     elif isinstance(result, CheckpointsReport):
         render_checkpoints(result, out)
     elif isinstance(result, MtebReport):
