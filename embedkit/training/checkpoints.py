@@ -92,7 +92,8 @@ def clear_previous_run(run_dir: Path) -> None:
         owned = (
             path.name.startswith(f"{CHECKPOINT_PREFIX}-")
             or path.parent == logs
-            or path.name in ("merged", "query_model", "passage_model", *RUN_FILES)
+            # .embedkit-export: inference graphs `embedkit eval` exported from the previous model
+            or path.name in ("merged", "query_model", "passage_model", ".embedkit-export", *RUN_FILES)
             or _is_model_file(path)
         )
         if not owned:

@@ -80,6 +80,7 @@ def test_overwrite_starts_afresh(tmp_path):
     for name in ("embedkit.json", "trainer_state.json"):
         (run / "checkpoint-2" / name).write_text("{}")
     (run / "model.safetensors").write_bytes(b"x")
+    os.makedirs(run / ".embedkit-export" / "onnx-shared")
     os.makedirs(run / "logs" / "launch")
     assert prepare_run_dir(run, overwrite=True) is None
     assert sorted(p.name for p in run.iterdir()) == ["logs"] and (run / "logs" / "launch").is_dir()
