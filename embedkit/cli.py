@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -242,6 +244,10 @@ def download(
 
 def main() -> None:
     """Entry point: map every failure to an exit code and a one-line message, never a traceback."""
+    # Paddle warns about ccache and distutils on every import; neither concerns an embedkit user.
+    warnings.filterwarnings("ignore", message="No ccache found")
+    warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
+    os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ INFO logs; read when paddle is first imported
     try:
         code = app(standalone_mode=False)
     except UserError as exc:
