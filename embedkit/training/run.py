@@ -236,7 +236,7 @@ def _evaluate(config: TrainConfig, model_dir: Path, overrides: dict, out: Output
     options.overrides = {**overrides, **options.overrides}
     out.info(f"Evaluating {label} on [bold]{config.eval.data}[/] ({config.eval.split})")
     report = evaluate(model_dir, [config.eval.data], options)
-    return {"dataset": config.eval.data, "split": config.eval.split, "model": str(model_dir),
+    return {"dataset": config.eval.data, "split": config.eval.split, "model": str(model_dir), "engine": report.engine,
             "metrics": report.mean, "main_score": report.main_score}
 
 
