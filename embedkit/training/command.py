@@ -39,11 +39,14 @@ def is_launched_worker() -> bool:
 
 
 def relaunch(config: TrainConfig, nproc: int, gpus: Optional[str], argv: list[str]) -> int:
-    """Run this same command in ``nproc`` worker processes; returns the launcher's exit code."""
+    """Run this same command in ``nproc`` worker processes (one per ``--gpus`` id when only those are given);
+    returns the launcher's exit code."""
     from embedkit.training.arguments import check_device_support
     from embedkit.training.launch import launcher_env, relaunch_command
 
     gpu_ids = [int(g) for g in gpus.split(",") if g.strip().isdigit()] if gpus else None
+    if gpu_ids and nproc == 1:  # `--gpus 0,1,2,3` alone means one worker per listed GPU
+        nproc = len(gpu_ids)
     check_device_support(config, nproc=nproc, gpu_ids=gpu_ids)  # refuse before starting N processes
     log_dir = Path(config.output_dir) / "logs" / "launch"
     command = relaunch_command(nproc, gpus, argv, log_dir=str(log_dir))

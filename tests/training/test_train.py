@@ -258,3 +258,19 @@ def test_flash_attention_is_set_where_the_architecture_reads_it(tmp_path):
     assert enable_flash_attention(llama) and llama.config.use_flash_attention
     bert = load_backbone(build_tiny_bert(tmp_path / "tiny", ["a few words"]))
     assert not enable_flash_attention(bert) and not bert.config.use_flash_attention
+
+
+def test_gpus_alone_start_one_worker_per_gpu(monkeypatch, tmp_path):
+    import embedkit.training.arguments as arguments
+    import embedkit.training.command as command
+    import embedkit.training.launch as launch
+
+    started = {}
+    monkeypatch.setattr(arguments, "gpu_count", lambda: 4)
+    monkeypatch.setattr(launch, "launcher_env", lambda gpus: {})
+    monkeypatch.setattr(command.subprocess, "call", lambda argv, env: started.setdefault("argv", argv) and 0)
+    config = tiny_config(tmp_path / "run", DEMO_DATA)
+    assert command.relaunch(config, 1, "0,1,2,3", ["train", "--gpus", "0,1,2,3"]) == 0
+    argv = started["argv"]
+    assert argv[argv.index("--nproc_per_node") + 1] == "4" and argv[argv.index("--devices") + 1] == "0,1,2,3"
+    assert "--gpus" not in argv[argv.index("embedkit.cli"):]
