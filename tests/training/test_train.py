@@ -274,3 +274,21 @@ def test_gpus_alone_start_one_worker_per_gpu(monkeypatch, tmp_path):
     argv = started["argv"]
     assert argv[argv.index("--nproc_per_node") + 1] == "4" and argv[argv.index("--devices") + 1] == "0,1,2,3"
     assert "--gpus" not in argv[argv.index("embedkit.cli"):]
+
+
+@pytest.mark.parametrize("changes", [
+    {"use_inbatch_neg": True},
+    {"use_matryoshka": True, "matryoshka_dims": [8, 16], "matryoshka_loss_weights": [1.0, 1.0]},
+    {"distill": {"weight": 0.5, "teacher_temperature": 1.0}},
+], ids=["in-batch", "matryoshka", "distillation"])
+def test_loss_variants_train_end_to_end(tmp_path, quiet_out, changes):
+    from embedkit.config.schema import DistillConfig
+    from tests.training.conftest import write_toy_jsonl
+
+    data = write_toy_jsonl(tmp_path / "scored.jsonl", with_scores=True)
+    if "distill" in changes:
+        changes = {**changes, "distill": DistillConfig(**changes["distill"])}
+    result = train(tiny_config(tmp_path / "run", data, max_steps=3, save_steps=3, **changes), out=quiet_out)
+    assert result.global_step == 3 and np.isfinite(result.final_loss)
+    spec = json.loads((tmp_path / "run" / "embedkit.json").read_text())
+    assert spec["matryoshka_dims"] == ([8, 16, 32] if "use_matryoshka" in changes else [])
