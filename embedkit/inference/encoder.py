@@ -48,13 +48,16 @@ class Encoder:
 
     @classmethod
     def from_model_dir(cls, path: str | Path, engine: str = "auto", overrides: Optional[dict] = None,
-                       batch_size: int = 32, device: str = "auto", threads: Optional[int] = None) -> Encoder:
+                       batch_size: int = 32, device: str = "auto", threads: Optional[int] = None,
+                       tensorrt: bool = False) -> Encoder:
         """Load (and on first use export) the model in ``path``.
 
         ``engine``: auto, paddle, paddle-inference or onnx. ``overrides``: spec fields to set (pooling,
-        normalized, instructions, max lengths...), for plain checkpoints or experiments.
+        normalized, instructions, max lengths...), for plain checkpoints or experiments. ``device``: auto,
+        cpu or gpu; ``tensorrt`` applies to paddle-inference on a GPU.
         """
-        spec, towers = load_tower_forwards(path, engine, overrides, device, threads=threads)
+        spec, towers = load_tower_forwards(path, engine, overrides, device, threads=threads, tensorrt=tensorrt,
+                                           max_batch_size=batch_size)
         return cls(spec, towers, batch_size)
 
     @property

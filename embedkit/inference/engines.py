@@ -51,9 +51,9 @@ def available_engines() -> list[Engine]:
 def resolve_engine(engine: str = "auto", device: Device = "cpu") -> Engine:
     """The concrete engine for ``engine`` on ``device``.
 
-    ``auto`` picks the fastest one measured on each device: ONNX Runtime on CPU (about 1.8x Paddle Inference
-    with oneDNN for MiniLM, see benchmarks/README.md), Paddle Inference on GPU (TensorRT-capable, no
-    onnxruntime-gpu needed).
+    ``auto``: ONNX Runtime on CPU, the one engine at or above sentence-transformers' speed in every
+    measurement in benchmarks/README.md (Paddle Inference with oneDNN won some document sets and lost
+    others); Paddle Inference on GPU (TensorRT-capable, and no onnxruntime-gpu needed).
     """
     from embedkit.errors import UserError
 

@@ -15,7 +15,7 @@ import json
 import sysconfig
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -70,9 +70,6 @@ class ExportInfo:
     built: bool  # False when a cached graph was reused
     seconds: float  # building (and checking) it; 0 when reused
 
-    def to_dict(self) -> dict:
-        return {**asdict(self), "path": str(self.path)}
-
 
 def input_names(tokenizer) -> list[str]:
     """The arrays a padded batch carries for this tokenizer (token_type_ids only for BERT-style ones)."""
@@ -87,9 +84,14 @@ def export_key(engine: Engine, tower: Tower, spec: EmbedderSpec, names: list[str
            "pooling": spec.pooling, "normalized": spec.normalized, "inputs": names, "paddle": paddle.__version__,
            "code": _graph_code_digest()}
     if engine == "onnx":
+        import onnxruntime
         import paddle2onnx
 
-        key |= {"paddle2onnx": paddle2onnx.__version__, "opset": ONNX_OPSET}
+        from embedkit.inference.onnx_fusion import FUSION_VERSION
+
+        # The fused graph uses onnxruntime contrib ops, so it belongs to the onnxruntime that wrote it.
+        key |= {"paddle2onnx": paddle2onnx.__version__, "opset": ONNX_OPSET, "fusion": FUSION_VERSION,
+                "onnxruntime": onnxruntime.__version__}
     return key
 
 

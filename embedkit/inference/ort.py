@@ -50,6 +50,9 @@ def session_options(threads: int | None = None):
     options.intra_op_num_threads = threads or cpu_cores()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # the converter leaves unused initialisers; ORT warns about each one
+    # Idle pool threads sleep instead of spinning: with spinning, MiniLM on 2 shared cores ran 11-27% slower
+    # (benchmarks/README.md); the ops here are large, so waking a thread costs little.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

@@ -6,6 +6,7 @@ models have ``query`` and ``passage`` towers, each exported on its own.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -17,14 +18,17 @@ from embedkit.inference.engines import Device, Engine, resolve_device, resolve_e
 from embedkit.inference.export import (
     ONNX_OPSET,
     ExportInfo,
+    ExportMismatchError,
     Tower,
     build_export,
+    cached_export,
     check_against_dygraph,
     export_key,
     export_location,
     input_names,
     save_inference_model,
 )
+from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attention
 from embedkit.modeling.embedder import Side, resolve_spec, tower_dirs
 from embedkit.modeling.encode import BatchForward, dygraph_forward
 from embedkit.modeling.loading import load_tokenizer, weights_fingerprint
@@ -79,6 +83,11 @@ class _Dygraph:
 
             self._embedder, _ = load_embedder(self.model_dir, self.overrides)
             self._embedder.eval()
+            for side in ("query", "passage"):
+                # Hugging Face configs often say use_cache=true; PaddleNLP's BERT then concatenates every
+                # layer's keys and values onto an empty cache, which costs a copy per layer and hides the
+                # attention pattern from ONNX Runtime's fusions. Encoding never reuses a cache.
+                self._embedder.backbone(side).config.use_cache = False
         return self._embedder
 
     def forward(self, tower: Tower) -> BatchForward:
@@ -104,39 +113,65 @@ def _export_paddle_inference(model_dir: Path, spec: EmbedderSpec, tower: Tower, 
 
 def _export_onnx(model_dir: Path, spec: EmbedderSpec, tower: Tower, tokenizer, dygraph: _Dygraph,
                  device: Device, root: Optional[Path]) -> ExportInfo:
-    graph = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, device, root)
     names = input_names(tokenizer)
     key = export_key("onnx", tower, spec, names)
     location = export_location(model_dir, "onnx", tower, key, root)
+    if cached_export(location, key, ort.FILES):  # the Paddle Inference graph is not needed then
+        return ExportInfo(location, built=False, seconds=0.0)
+    graph = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, device, root)
 
     def write(staged: Path) -> dict:
         console.get().info(f"converting the {tower.name} encoder to ONNX (first use only) -> {location}")
+        converted = staged / "converted.onnx"
         ort.convert_to_onnx(graph.path / paddle_inference.MODEL_FILE, graph.path / paddle_inference.PARAMS_FILE,
-                            staged / ort.MODEL_FILE, ONNX_OPSET, model_dir)
-        forward = ort.onnx_forward(staged / ort.MODEL_FILE, device)
-        diff = check_against_dygraph(forward, dygraph.forward(tower), tokenizer, spec, _max_len(spec, tower), "onnx")
-        return {"max_abs_diff_vs_dygraph": diff}
+                            converted, ONNX_OPSET, model_dir)
+        final = staged / ort.MODEL_FILE
+        reference = dygraph.forward(tower)
+        max_len = _max_len(spec, tower)
+        try:
+            fused = _fuse_attention(converted, final, tower)
+            diff = check_against_dygraph(ort.onnx_forward(final, device), reference, tokenizer, spec, max_len, "onnx")
+            converted.unlink()
+            return {"max_abs_diff_vs_dygraph": diff, "fused": fused}
+        except (FusionNotApplicable, ExportMismatchError) as exc:  # the converted graph is still good
+            console.get().debug(f"ONNX attention fusion not used: {exc}")
+            converted.replace(final)
+        diff = check_against_dygraph(ort.onnx_forward(final, device), reference, tokenizer, spec, max_len, "onnx")
+        return {"max_abs_diff_vs_dygraph": diff, "fused": None}
 
     info = build_export(location, key, ort.FILES, write)
-    # The first build of an ONNX graph includes the Paddle Inference graph it is converted from.
-    return ExportInfo(info.path, info.built or graph.built, info.seconds + graph.seconds)
+    # Building an ONNX graph includes building the Paddle Inference graph it is converted from, if that was new.
+    return ExportInfo(info.path, info.built, info.seconds + graph.seconds)
+
+
+def _fuse_attention(converted: Path, out: Path, tower: Tower) -> dict[str, int]:
+    config = json.loads((tower.weights_dir / "config.json").read_text(encoding="utf-8"))
+    heads, hidden = config.get("num_attention_heads"), config.get("hidden_size")
+    if not heads or not hidden:
+        raise FusionNotApplicable("config.json has no num_attention_heads/hidden_size")
+    return fuse_bert_attention(converted, out, heads, hidden)
 
 
 def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: Optional[dict] = None,
                         device: str = "auto", towers: Optional[list[str]] = None, threads: Optional[int] = None,
-                        export_root: Optional[Path] = None) -> tuple[EmbedderSpec, dict[str, TowerForward]]:
+                        export_root: Optional[str | Path] = None, tensorrt: bool = False,
+                        max_batch_size: int = 32) -> tuple[EmbedderSpec, dict[str, TowerForward]]:
     """(spec, {tower name: TowerForward}) for the model in ``model_dir`` (all towers unless ``towers`` names some).
 
     ``model_dir`` is an embedkit output dir, a sentence-transformers dir or a plain checkpoint (``overrides``
     supply the spec fields it lacks: pooling, normalized, ...). ``threads`` defaults to the usable cores.
     ``export_root`` puts exports there instead of beside the model or in the cache (e.g. to time a fresh build).
+    ``tensorrt`` (paddle-inference on GPU) builds TensorRT engines for batches up to ``max_batch_size``.
     """
     model_dir = Path(model_dir)
+    export_root = Path(export_root) if export_root is not None else None
     if not model_dir.is_dir():
         raise UserError("model directory not found", model_dir)
     spec = resolve_spec(model_dir, overrides)
     resolved_device = resolve_device(device)
     resolved_engine = resolve_engine(engine, resolved_device)
+    if tensorrt and (resolved_device != "gpu" or resolved_engine != "paddle-inference"):
+        raise UserError("TensorRT runs only with engine paddle-inference on a GPU")
     dygraph = _Dygraph(model_dir, overrides)
     loaded = {}
     for tower in model_towers(model_dir, spec):
@@ -148,7 +183,8 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
             forward = dygraph.forward(tower)
         elif resolved_engine == "paddle-inference":
             export = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, resolved_device, export_root)
-            forward = paddle_inference.paddle_inference_forward(export.path, resolved_device, threads)
+            forward = paddle_inference.paddle_inference_forward(export.path, resolved_device, threads, tensorrt,
+                                                                max_batch_size, _max_len(spec, tower))
         else:
             try:
                 export = _export_onnx(model_dir, spec, tower, tokenizer, dygraph, resolved_device, export_root)
@@ -165,7 +201,7 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
 
 def load_forward(model_dir: str | Path, side: Side = "passage", engine: str = "auto",
                  overrides: Optional[dict] = None, device: str = "auto", threads: Optional[int] = None,
-                 export_root: Optional[Path] = None) -> TowerForward:
+                 export_root: Optional[str | Path] = None) -> TowerForward:
     """The TowerForward that encodes ``side`` of the model (its ``.forward`` is the BatchForward)."""
     spec = resolve_spec(model_dir, overrides) if Path(model_dir).is_dir() else None
     wanted = [tower_name(spec, side)] if spec is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -55,6 +56,7 @@ def test_second_construction_reuses_the_export(tiny_bert, monkeypatch):
 
     monkeypatch.setattr(runtime, "save_inference_model", no_export)
     monkeypatch.setattr(runtime.ort, "convert_to_onnx", no_export)
+    shutil.rmtree(tiny_bert / EXPORT_DIRNAME / "paddle-inference-shared")  # only needed to build the ONNX graph
     second = Encoder.from_model_dir(tiny_bert, engine="onnx")
     assert not second.exports["shared"].built and second.exports["shared"].seconds == 0
     assert (export.path / META_FILE).stat().st_mtime_ns == stamp
@@ -184,3 +186,40 @@ def test_export_metadata_records_the_check(tiny_bert):
     meta = json.loads((export.path / META_FILE).read_text())
     assert meta["key"]["engine"] == "paddle-inference" and meta["key"]["pooling"] == "mean"
     assert 0 <= meta["max_abs_diff_vs_dygraph"] <= 1e-4
+
+
+def test_tensorrt_needs_paddle_inference_on_a_gpu(tiny_bert):
+    with pytest.raises(UserError, match="TensorRT"):
+        Encoder.from_model_dir(tiny_bert, engine="paddle-inference", device="cpu", tensorrt=True)
+
+
+def test_onnx_graph_fuses_attention_and_falls_back_to_the_plain_graph(tiny_bert, monkeypatch, tmp_path):
+    export = Encoder.from_model_dir(tiny_bert, engine="onnx").exports["shared"]
+    meta = json.loads((export.path / META_FILE).read_text())
+    assert meta["fused"]["Attention"] == 2  # one per layer of the tiny BERT
+    assert not (export.path / "converted.onnx").exists()
+
+    from embedkit.inference import runtime
+    from embedkit.inference.onnx_fusion import FusionNotApplicable
+
+    def not_applicable(*args, **kwargs):
+        raise FusionNotApplicable("not a BERT graph")
+
+    monkeypatch.setattr(runtime, "fuse_bert_attention", not_applicable)
+    plain = Encoder.from_model_dir(tiny_bert, engine="onnx", overrides={"pooling": "cls"})
+    meta = json.loads((plain.exports["shared"].path / META_FILE).read_text())
+    assert meta["fused"] is None and meta["max_abs_diff_vs_dygraph"] <= 1e-4
+    want = _dygraph(tiny_bert, {"pooling": "cls"}).encode_passages(MIXED_TEXTS)
+    assert np.abs(plain.encode_passages(MIXED_TEXTS) - want).max() <= 1e-4
+
+
+def test_fusion_rewrite_refuses_graphs_without_the_bert_attention_layout():
+    from onnx import TensorProto, helper
+
+    from embedkit.inference.onnx_fusion import FusionNotApplicable, rewrite_to_hf_layout
+
+    x = helper.make_tensor_value_info("attention_mask", TensorProto.FLOAT, [None, None])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None])
+    graph = helper.make_graph([helper.make_node("Softmax", ["attention_mask"], ["y"])], "g", [x], [y])
+    with pytest.raises(FusionNotApplicable):
+        rewrite_to_hf_layout(helper.make_model(graph))
