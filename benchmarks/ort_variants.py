@@ -9,8 +9,10 @@ benchmarks/results/ort_variants.json. The findings are summarised in benchmarks/
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -91,6 +93,7 @@ def main() -> None:
     texts = load_texts(args.data, args.docs)
     overrides = {"passage_max_len": args.max_length}
     work = Path(tempfile.mkdtemp(prefix="ort-variants-"))
+    atexit.register(shutil.rmtree, work, True)  # the exports and graph variants are only needed for this run
     onnx_tower = load_forward(model_dir, "passage", "onnx", overrides, export_root=work)
     tokenizer = onnx_tower.tokenizer
     final = onnx_tower.export.path / MODEL_FILE  # what the onnx engine runs: attention rewrite + fusions
