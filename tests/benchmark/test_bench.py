@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEMO_DATA
 
 from embedkit.benchmark.encode_speed import REFERENCE, BenchSettings, run_bench
 from embedkit.benchmark.memory import PeakRss, rss_mib
+
+DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "scifact-mini"
 
 
 def _settings(model, **changes) -> BenchSettings:

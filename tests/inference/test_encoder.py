@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import MIXED_TEXTS
+from inference_support import MIXED_TEXTS
 
 from embedkit.inference import Encoder
 

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import MIXED_TEXTS
+from inference_support import MIXED_TEXTS
 
 from embedkit.errors import UserError
 from embedkit.inference import Encoder, ExportMismatchError, resolve_engine
