@@ -115,7 +115,9 @@ def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
 def weights_fingerprint(model_dir: str | Path) -> str:
     """sha256 over the weight files' bytes (memoised per path, size and mtime, since large models take a while)."""
     model_dir = Path(model_dir)
-    files = weight_files(model_dir)
+    # A LoRA run's dir holds only the adapter and its config (which names the base): both define the weights.
+    adapter = [model_dir / name for name in ("lora_config.json", "lora_model_state.pdparams") if (model_dir / name).is_file()]
+    files = weight_files(model_dir) + adapter
     stat_key = json.dumps([(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
     memo_dir = paths.cache_dir("fingerprints")
     memo = memo_dir / (hashlib.sha256(stat_key.encode()).hexdigest()[:24] + ".txt")

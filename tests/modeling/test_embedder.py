@@ -90,3 +90,17 @@ def test_minilm_dygraph_equals_sentence_transformers(tmp_path):
 
     reference = SentenceTransformer(model_dir, device="cpu").encode(texts)
     np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_lora_adapter_dirs_have_distinct_fingerprints(tmp_path):
+    from embedkit.modeling.loading import weights_fingerprint
+
+    fingerprints = set()
+    for name, payload in (("a", b"adapter one"), ("b", b"adapter two")):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.json").write_text("{}")
+        (run / "lora_config.json").write_text('{"base_model_name_or_path": "base"}')
+        (run / "lora_model_state.pdparams").write_bytes(payload)
+        fingerprints.add(weights_fingerprint(run))
+    assert len(fingerprints) == 2
