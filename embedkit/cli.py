@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -244,9 +243,10 @@ def download(
 
 def main() -> None:
     """Entry point: map every failure to an exit code and a one-line message, never a traceback."""
-    # Paddle warns about ccache and distutils on every import; neither concerns an embedkit user.
+    # Paddle warns about ccache and distutils on import and about pir tensors on export; none concerns a user.
     warnings.filterwarnings("ignore", message="No ccache found")
     warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
+    warnings.filterwarnings("ignore", message="Tensor do not have 'place' interface for pir graph mode")
     os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ INFO logs; read when paddle is first imported
     try:
         code = app(standalone_mode=False)
