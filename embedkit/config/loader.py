@@ -69,7 +69,7 @@ def _coerce(value: Any, tp: Any, key: str, where: tuple[str | None, int | None],
         item_nodes = node.value if isinstance(node, yaml.SequenceNode) else [None] * len(value)
         return [
             _coerce(v, get_args(tp)[0], f"{key}[{i}]", (path, _line(n) or line), n)
-            for i, (v, n) in enumerate(zip(value, item_nodes))
+            for i, (v, n) in enumerate(zip(value, item_nodes, strict=True))
         ]
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
