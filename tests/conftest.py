@@ -20,6 +20,14 @@ os.environ["EMBEDKIT_HOME"] = tempfile.mkdtemp(prefix="embedkit-test-home-")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def embedkit_home(tmp_path, monkeypatch) -> Path:
+    """Each test gets its own EMBEDKIT_HOME, so no test sees another's caches, exports or downloads."""
+    home = tmp_path / "embedkit-home"
+    monkeypatch.setenv("EMBEDKIT_HOME", str(home))
+    return home
+
+
 @dataclass
 class CliResult:
     exit_code: int

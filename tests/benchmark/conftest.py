@@ -11,12 +11,6 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_DATA = REPO / "demo" / "scifact-mini"
 
 
-@pytest.fixture(autouse=True)
-def embedkit_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "embedkit-home"
-    monkeypatch.setenv("EMBEDKIT_HOME", str(home))
-    return home
-
 
 @pytest.fixture(scope="session")
 def tiny_hf_bert(tmp_path_factory) -> Path:

@@ -1,4 +1,4 @@
-"""Fixtures for the evaluation tests: an isolated cache, tiny models, small BEIR directories, a counting encoder."""
+"""Fixtures for the evaluation tests: tiny models, small BEIR directories, a counting encoder."""
 
 from __future__ import annotations
 
@@ -7,13 +7,6 @@ from pathlib import Path
 
 import pytest
 from eval_support import WordHashEncoder, demo_texts, write_beir
-
-
-@pytest.fixture(autouse=True)
-def embedkit_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "embedkit-home"
-    monkeypatch.setenv("EMBEDKIT_HOME", str(home))
-    return home
 
 
 @pytest.fixture(scope="session")

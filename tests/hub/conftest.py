@@ -1,4 +1,4 @@
-"""Fixtures for the hub tests: a loopback file server (stopped after each test), a private EMBEDKIT_HOME."""
+"""Fixtures for the hub tests: a loopback file server, stopped after each test."""
 
 from __future__ import annotations
 
@@ -15,10 +15,3 @@ def file_server():
     finally:
         server.stop()
 
-
-@pytest.fixture(autouse=True)
-def embedkit_home(tmp_path, monkeypatch):
-    """Downloads without --to land here, never in the real ~/.cache."""
-    home = tmp_path / "embedkit-home"
-    monkeypatch.setenv("EMBEDKIT_HOME", str(home))
-    return home

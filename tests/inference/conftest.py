@@ -1,4 +1,4 @@
-"""Tiny models for the inference tests, and an isolated embedkit cache."""
+"""Tiny models for the inference tests."""
 
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ from pathlib import Path
 
 import pytest
 from inference_support import demo_texts
-
-
-@pytest.fixture(autouse=True)
-def embedkit_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "embedkit-home"
-    monkeypatch.setenv("EMBEDKIT_HOME", str(home))
-    return home
 
 
 @pytest.fixture(scope="session")
