@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -38,3 +39,16 @@ def write_text(target: str | Path, text: str) -> None:
 
 def write_json(target: str | Path, payload: Any) -> None:
     write_text(target, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def update_digest(digest, path: str | Path) -> None:
+    """Feed a file's bytes into ``digest`` in 1 MiB blocks (weights and corpora can be many GB)."""
+    with Path(path).open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    update_digest(digest, path)
+    return digest.hexdigest()

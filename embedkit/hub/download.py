@@ -16,10 +16,11 @@ from urllib.parse import unquote, urlsplit
 
 from embedkit import paths
 from embedkit.errors import UserError
+from embedkit.fsutil import sha256_file
 from embedkit.hub import hf, paddle_store
 from embedkit.hub.archive import ARCHIVE_SUFFIXES, archive_stem, extract_archive
 from embedkit.hub.convert import CONVERSIONS
-from embedkit.hub.manifest import FileRecord, Manifest, load_manifest, sha256_file, visible_files
+from embedkit.hub.manifest import FileRecord, Manifest, load_manifest, visible_files
 from embedkit.hub.registry import SHA256_RE, Entry, find_entry, load_registry
 from embedkit.hub.transfer import RetryPolicy, fetch_file
 

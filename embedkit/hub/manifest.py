@@ -6,7 +6,6 @@ a complete, verified download from a missing or changed one without going to the
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,14 +75,6 @@ def load_manifest(directory: Path) -> Manifest:
         )
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise UserError(f"unreadable download manifest ({exc}); delete it to start over", path) from exc
-
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def visible_files(directory: Path) -> list[Path]:

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from embedkit import __version__, console
 from embedkit.errors import UserError
-from embedkit.hub.manifest import sha256_file
+from embedkit.fsutil import sha256_file
 
 CHUNK_SIZE = 1 << 16
 USER_AGENT = f"embedkit/{__version__}"

@@ -15,6 +15,7 @@ from typing import Literal
 
 from embedkit import paths
 from embedkit.errors import UserError
+from embedkit.fsutil import update_digest
 
 WeightsFormat = Literal["paddle", "torch"]
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
@@ -125,8 +126,6 @@ def weights_fingerprint(model_dir: str | Path) -> str:
         return memo.read_text().strip()
     digest = hashlib.sha256()
     for f in files:
-        with f.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        update_digest(digest, f)
     memo.write_text(digest.hexdigest())
     return digest.hexdigest()

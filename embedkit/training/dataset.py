@@ -25,12 +25,12 @@ from embedkit.data.retrieval import load_retrieval_files, retrieval_to_train_exa
 from embedkit.data.sampling import chosen_indices
 from embedkit.data.train_jsonl import iter_train_jsonl, train_jsonl_files
 from embedkit.errors import UserError
+from embedkit.fsutil import sha256_file
 from embedkit.training.tokenized import (
     TokenizedExamples,
     TokenizeSettings,
     cache_key,
     cached,
-    file_sha256,
     tokenize_examples,
 )
 
@@ -66,7 +66,7 @@ def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[in
     parts, sources = [], []
     if detect_format(path) == "train-jsonl":
         for file in train_jsonl_files(path):
-            hashes = {str(file): file_sha256(file)}
+            hashes = {str(file): sha256_file(file)}
 
             def build(file=file) -> TokenizedExamples:
                 examples = list(iter_train_jsonl(file, max_example_num_per_dataset=config.max_example_num_per_dataset,
@@ -80,7 +80,7 @@ def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[in
         files = open_retrieval(path)
         split = config.train_split
         named = [files.corpus_path, files.queries_path(split), files.qrels_path(split)]
-        hashes = {str(f): file_sha256(f) for f in named}
+        hashes = {str(f): sha256_file(f) for f in named}
         fill_from_corpus = config.fill_negatives_from == "corpus"
 
         def build() -> TokenizedExamples:

@@ -19,7 +19,7 @@ import numpy as np
 
 from embedkit import paths
 from embedkit.data.train_jsonl import TrainExample
-from embedkit.fsutil import atomic_path, write_json
+from embedkit.fsutil import atomic_path, sha256_file, write_json
 from embedkit.modeling.tokenize import tokenize
 
 CACHE_FORMAT = 1
@@ -136,21 +136,13 @@ class TokenizeSettings:
     passage_instruction: str
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def tokenizer_fingerprint(tokenizer) -> str:
     """Identifies the tokenizer by class and the bytes of its vocabulary files."""
     digest = hashlib.sha256(type(tokenizer).__name__.encode())
     source = Path(getattr(tokenizer, "name_or_path", "") or "")
     for name in _TOKENIZER_FILES:
         if (source / name).is_file():
-            digest.update(name.encode() + file_sha256(source / name).encode())
+            digest.update(name.encode() + sha256_file(source / name).encode())
     digest.update(str(len(tokenizer)).encode())
     return digest.hexdigest()
 
