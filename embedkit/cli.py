@@ -93,7 +93,7 @@ def eval_command(
     mteb_tasks: Annotated[Optional[str], typer.Option("--mteb", metavar="TASK,...", help="Run MTEB retrieval tasks through mteb.evaluate; with --data, built from the local directories (one per task).")] = None,
     evaluate_all: Annotated[Optional[Path], typer.Option("--evaluate-all", metavar="RUN_DIR", help="Evaluate every checkpoint-* in a training run (and its final model) and mark the best by NDCG@10.")] = None,
     engine: Annotated[Optional[str], typer.Option(help="auto (fastest here), paddle, paddle-inference or onnx (default: auto).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Texts per encoder batch (default: 32).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Most texts per encoder batch (default: 32); on CPU a batch also holds at most 1024 padded tokens, the fastest size there.")] = None,
     top_k: Annotated[Optional[int], typer.Option(help="Documents retrieved per query, the run file depth (default: 1000).")] = None,
     index: Annotated[str, typer.Option(help="flat (exact), ivf or hnsw (approximate); --mteb uses MTEB's own exact search.")] = "flat",
     nprobe: Annotated[int, typer.Option(help="IVF lists probed per query.")] = 32,
@@ -176,6 +176,7 @@ def bench_command(
     repeats: Annotated[int, typer.Option(help="Timed runs per engine and batch size (the best is reported, the median beside it).")] = 3,
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="Threads per engine.  [default: usable cores]")] = None,
+    tokens_per_batch: Annotated[Optional[int], typer.Option(help="Cap on padded tokens per embedkit forward; 0 = batch size alone.  [default: what eval uses: 1024 on CPU, none on GPU]")] = None,
     fresh_export: Annotated[bool, typer.Option("--fresh-export", help="Export into a temporary dir, so the export time is measured even when a cached export exists.")] = False,
     pooling: Annotated[Optional[str], typer.Option(help="cls, mean or last (for a checkpoint without embedkit.json).")] = None,
     normalize: Annotated[Optional[bool], typer.Option("--normalize/--no-normalize", help="L2-normalise embeddings (default: the model's).")] = None,
@@ -198,7 +199,7 @@ def bench_command(
     settings = BenchSettings(
         model_dir=model or default_model_dir(), data_dir=data or default_data_dir(), docs=docs, max_len=max_length,
         batch_sizes=batch_size or [16, 32], engines=engine, reference=reference, repeats=repeats, device=device,
-        threads=threads, fresh_export=fresh_export,
+        threads=threads, fresh_export=fresh_export, tokens_per_batch=tokens_per_batch,
         overrides={k: v for k, v in {"pooling": pooling, "normalized": normalize}.items() if v is not None},
     )
     result = run_bench(settings, progress=not quiet)

@@ -51,6 +51,9 @@ class BenchSettings:
     threads: Optional[int] = None  # None: the usable cores
     fresh_export: bool = False  # build exports in a temporary dir, so the export time is always measured
     overrides: dict = field(default_factory=dict)  # spec fields for a plain checkpoint (pooling, normalized)
+    # Padded tokens per embedkit forward: None = what eval uses (runtime.CPU_TOKENS_PER_BATCH on CPU), 0 = no
+    # cap (batch size alone, as sentence-transformers batches).
+    tokens_per_batch: Optional[int] = None
 
 
 @dataclass
@@ -79,6 +82,7 @@ class BenchResult:
     tokens_per_doc_mean: float
     tokens_per_doc_max: int
     batch_sizes: list[int]
+    tokens_per_batch: Optional[int]  # embedkit runners' cap (None: none)
     repeats: int
     device: str
     threads: int
@@ -92,8 +96,10 @@ class BenchResult:
         return max(rows, key=lambda m: m.docs_per_s, default=None)
 
     def to_dict(self) -> dict:
-        best = self.best()
-        return {**asdict(self), "best": asdict(best) if best else None}
+        best, reference = self.best(), self.best(lambda runner: runner == REFERENCE)
+        ratio = round(best.docs_per_s / reference.docs_per_s, 3) if best and reference else None
+        return {**asdict(self), "best": asdict(best) if best else None,
+                "best_reference": asdict(reference) if reference else None, "best_vs_best_reference": ratio}
 
 
 class _Runner:
@@ -123,6 +129,8 @@ class _EngineRunner(_Runner):
         self.export_s = self.tower.export.seconds if built else None
         self.load_s = total - (self.export_s or 0.0)
         self.padding_side = self.tower.tokenizer.padding_side  # load_tokenizer set it from the spec
+        cap = settings.tokens_per_batch
+        self.max_tokens = self.tower.max_tokens if cap is None else (cap or None)
 
     def encode(self, texts: Sequence[str], batch_size: int, latencies: list[float]) -> np.ndarray:
         from embedkit.modeling.encode import encode_texts
@@ -136,7 +144,7 @@ class _EngineRunner(_Runner):
             return out
 
         return encode_texts(texts, self.tower.tokenizer, timed, self.max_len, batch_size=batch_size,
-                            padding_side=self.padding_side)
+                            padding_side=self.padding_side, max_tokens=self.max_tokens)
 
     def close(self) -> None:
         self.tower = None
@@ -287,6 +295,8 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
         raise UserError("model directory not found", settings.model_dir)
     if not settings.batch_sizes or min(settings.batch_sizes) < 1 or settings.repeats < 1:
         raise UserError("--batch-size and --repeats must be at least 1")
+    if settings.tokens_per_batch is not None and settings.tokens_per_batch < 0:
+        raise UserError(f"--tokens-per-batch must be 0 (no cap) or more, not {settings.tokens_per_batch}")
     device = resolve_device(settings.device)
     engines = settings.engines or available_engines()
     engines = list(dict.fromkeys(resolve_engine(e, device) for e in engines))
@@ -308,7 +318,8 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
                       else _EngineRunner(name, settings, threads, export_root))
             runner.load_rss_mib = rss_mib() - before
             runners.append(runner)
-        tokenizer = next(r for r in runners if isinstance(r, _EngineRunner)).tower.tokenizer
+        first_engine = next(r for r in runners if isinstance(r, _EngineRunner))
+        tokenizer, tokens_per_batch = first_engine.tower.tokenizer, first_engine.max_tokens
         lengths = [len(f["input_ids"]) for f in tokenize(tokenizer, texts, settings.max_len)]
         measurements = _measure(runners, texts, settings, progress)
     finally:
@@ -320,7 +331,7 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
     return BenchResult(
         model=str(settings.model_dir), data=str(settings.data_dir), docs=len(texts), max_len=settings.max_len,
         tokens_per_doc_mean=round(float(np.mean(lengths)), 1), tokens_per_doc_max=int(max(lengths)),
-        batch_sizes=list(settings.batch_sizes), repeats=settings.repeats, device=device, threads=threads,
+        batch_sizes=list(settings.batch_sizes), tokens_per_batch=tokens_per_batch, repeats=settings.repeats, device=device, threads=threads,
         machine=machine, date=datetime.now(UTC).isoformat(timespec="seconds"),
         measurements=measurements, skipped=skipped,
     )

@@ -22,8 +22,9 @@ def _diff(value) -> str:
 
 def render_bench(result: BenchResult, out: Output) -> None:
     m = result.machine
+    cap = f", embedkit batches ≤ {result.tokens_per_batch} tokens" if result.tokens_per_batch else ""
     title = (f"{result.docs} docs from {result.data}, max length {result.max_len} "
-             f"(mean {result.tokens_per_doc_mean:g} tokens), {result.threads} threads on {m['cpu']}")
+             f"(mean {result.tokens_per_doc_mean:g} tokens){cap}, {result.threads} threads on {m['cpu']}")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     table.add_column("runner", no_wrap=True)
     for header in ("batch", "docs/s", "p50\nms", "p95\nms", "RSS Δ\nMiB", "export\ns", "×\nST", "max\n|Δ|"):
@@ -43,6 +44,10 @@ def render_bench(result: BenchResult, out: Output) -> None:
     if best is not None:
         versus = "" if best.ratio_vs_reference is None else f" = {best.ratio_vs_reference:.2f}× {REFERENCE}"
         out.info(f"fastest: [bold]{best.runner}[/] at batch {best.batch_size}: {best.docs_per_s:.2f} docs/s{versus}")
+        reference = result.best(lambda runner: runner == REFERENCE)
+        if reference is not None:
+            out.info(f"{REFERENCE}'s fastest: batch {reference.batch_size}, {reference.docs_per_s:.2f} docs/s; "
+                     f"best against best: [bold]{best.docs_per_s / reference.docs_per_s:.2f}×[/]")
     load = m.get("load_average_start")
     if load and load[0] > 0.5 * m["usable_cores"]:
         out.info(f"[yellow]note: load average was {load[0]:.1f} on {m['usable_cores']} cores when the run began; "

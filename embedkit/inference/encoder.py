@@ -26,8 +26,9 @@ _EMBEDDING_FIELDS = ("pooling", "normalized", "query_instruction", "passage_inst
 class Encoder:
     """Encodes queries and passages with a model's spec: its instructions, max lengths, pooling and towers.
 
-    Texts are tokenised once, batched by length (longest first) and returned in input order as float32
-    [N, dim] arrays, L2-normalised when the spec says so.
+    Texts are tokenised once, batched by length (longest first; on CPU also capped in padded tokens, see
+    runtime.CPU_TOKENS_PER_BATCH) and returned in input order as float32 [N, dim] arrays, L2-normalised
+    when the spec says so.
     """
 
     def __init__(self, spec: EmbedderSpec, towers: dict[str, TowerForward], batch_size: int = 32):
@@ -74,7 +75,7 @@ class Encoder:
         instruction = self.spec.query_instruction if side == "query" else self.spec.passage_instruction
         max_len = self.spec.query_max_len if side == "query" else self.spec.passage_max_len
         return encode_texts(texts, tower.tokenizer, tower.forward, max_len, instruction, self.batch_size,
-                            self.spec.padding_side, on_batch)
+                            self.spec.padding_side, on_batch, tower.max_tokens)
 
     def encode_queries(self, texts: Sequence[str], on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
         return self.encode(texts, "query", on_batch)

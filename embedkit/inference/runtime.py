@@ -31,10 +31,15 @@ from embedkit.inference.export import (
 from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attention
 from embedkit.modeling.embedder import Side, resolve_spec, tower_dirs
 from embedkit.modeling.encode import BatchForward, dygraph_forward
-from embedkit.modeling.loading import load_tokenizer, weights_fingerprint
+from embedkit.modeling.loading import load_tokenizer, model_fingerprint
 from embedkit.modeling.spec import EmbedderSpec
 
 SHARED = "shared"
+# On CPU every engine runs fastest at about 1,024 padded tokens per forward: in larger batches the attention
+# scores (texts x heads x length² floats) spill out of cache. all-MiniLM-L6-v2, 256 tokens, 2 cores: onnx
+# 31 docs/s at 16 texts per batch, 38 at 4; paddle-inference 25 and 31; dygraph 6.5 and 9.0. Shorter texts
+# peak at the same token count (benchmarks/token_budget.py). GPUs want full batches.
+CPU_TOKENS_PER_BATCH = 1024
 
 
 @dataclass
@@ -45,14 +50,15 @@ class TowerForward:
     forward: BatchForward
     tokenizer: Any
     export: Optional[ExportInfo]  # None for the dygraph engine
+    max_tokens: Optional[int]  # padded tokens per forward that run fastest (None: as many as batch_size allows)
 
 
 def model_towers(model_dir: Path, spec: EmbedderSpec) -> list[Tower]:
     query_dir, passage_dir = tower_dirs(model_dir, spec)
     if passage_dir is None:
-        return [Tower(SHARED, query_dir, weights_fingerprint(query_dir))]
-    return [Tower("query", query_dir, weights_fingerprint(query_dir)),
-            Tower("passage", passage_dir, weights_fingerprint(passage_dir))]
+        return [Tower(SHARED, query_dir, model_fingerprint(query_dir))]
+    return [Tower("query", query_dir, model_fingerprint(query_dir)),
+            Tower("passage", passage_dir, model_fingerprint(passage_dir))]
 
 
 def tower_name(spec: EmbedderSpec, side: Side) -> str:
@@ -195,7 +201,9 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
                 console.get().info(f"[yellow]ONNX is not available for this model, using Paddle Inference:[/] {exc}")
                 return load_tower_forwards(model_dir, "paddle-inference", overrides, device, towers, threads,
                                            export_root)
-        loaded[tower.name] = TowerForward(tower, resolved_engine, resolved_device, forward, tokenizer, export)
+        max_tokens = CPU_TOKENS_PER_BATCH if resolved_device == "cpu" else None
+        loaded[tower.name] = TowerForward(tower, resolved_engine, resolved_device, forward, tokenizer, export,
+                                          max_tokens)
     return spec, loaded
 
 

@@ -19,6 +19,10 @@ from embedkit.fsutil import update_digest
 
 WeightsFormat = Literal["paddle", "torch"]
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
+# Besides the weights, these decide what a model dir embeds a text as: the architecture and the tokenisation.
+_DEFINING_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model",
+                   "sentencepiece.bpe.model", "spiece.model")
 
 
 def weight_files(model_dir: Path) -> list[Path]:
@@ -113,12 +117,16 @@ def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
     return tokenizer
 
 
-def weights_fingerprint(model_dir: str | Path) -> str:
-    """sha256 over the weight files' bytes (memoised per path, size and mtime, since large models take a while)."""
+def model_fingerprint(model_dir: str | Path) -> str:
+    """sha256 over the files that decide the embeddings: weights, config and tokenizer.
+
+    Memoised per path, size and mtime, since large models take a while to hash.
+    """
     model_dir = Path(model_dir)
     # A LoRA run's dir holds only the adapter and its config (which names the base): both define the weights.
     adapter = [model_dir / name for name in ("lora_config.json", "lora_model_state.pdparams") if (model_dir / name).is_file()]
-    files = weight_files(model_dir) + adapter
+    defining = [model_dir / name for name in _DEFINING_FILES if (model_dir / name).is_file()]
+    files = weight_files(model_dir) + adapter + defining
     stat_key = json.dumps([(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
     memo_dir = paths.cache_dir("fingerprints")
     memo = memo_dir / (hashlib.sha256(stat_key.encode()).hexdigest()[:24] + ".txt")
@@ -126,6 +134,7 @@ def weights_fingerprint(model_dir: str | Path) -> str:
         return memo.read_text().strip()
     digest = hashlib.sha256()
     for f in files:
+        digest.update(f.name.encode())
         update_digest(digest, f)
     memo.write_text(digest.hexdigest())
     return digest.hexdigest()

@@ -24,11 +24,15 @@ def tokenize(tokenizer, texts: Sequence[str], max_len: int, instruction: str = "
     return [{k: list(encoded[k][i]) for k in keys} for i in range(len(prefixed))]
 
 
+def padded_width(longest: int, multiple_of: int = 8) -> int:
+    """The width pad_batch gives a batch whose longest sequence has ``longest`` tokens."""
+    return -(-longest // multiple_of) * multiple_of
+
+
 def pad_batch(features: Sequence[dict[str, list[int]]], pad_id: int, padding_side: str = "right",
               multiple_of: int = 8) -> dict[str, np.ndarray]:
     """Pad to the longest sequence in the batch (rounded up to ``multiple_of``) and add the attention mask."""
-    longest = max(len(f["input_ids"]) for f in features)
-    width = -(-longest // multiple_of) * multiple_of
+    width = padded_width(max(len(f["input_ids"]) for f in features), multiple_of)
     batch = {"input_ids": np.full((len(features), width), pad_id, dtype="int64"),
              "attention_mask": np.zeros((len(features), width), dtype="int64")}
     if "token_type_ids" in features[0]:

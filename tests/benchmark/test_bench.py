@@ -102,3 +102,26 @@ def test_cli_bad_input_is_a_one_line_error(run_cli, tiny_hf_bert, args, message)
 def test_cli_missing_data_dir(run_cli, tiny_hf_bert, tmp_path):
     result = run_cli("bench", tiny_hf_bert, "--data", tmp_path / "nope", "--no-reference")
     assert result.exit_code == 2 and "nope" in result.stderr
+
+
+def test_token_cap_is_eval_s_by_default_and_can_be_lifted(tiny_hf_bert):
+    from embedkit.inference.runtime import CPU_TOKENS_PER_BATCH
+
+    default = run_bench(_settings(tiny_hf_bert, engines=["onnx"], repeats=1), progress=False)
+    lifted = run_bench(_settings(tiny_hf_bert, engines=["onnx"], repeats=1, tokens_per_batch=0,
+                                 reference=False), progress=False)
+    tight = run_bench(_settings(tiny_hf_bert, engines=["onnx"], repeats=1, tokens_per_batch=64,
+                                reference=False), progress=False)
+    assert (default.tokens_per_batch, lifted.tokens_per_batch, tight.tokens_per_batch) == (CPU_TOKENS_PER_BATCH, None, 64)
+    # 10 docs of up to 64 tokens: one text per forward under a 64-token cap, batches of 4 otherwise
+    assert tight.measurements[0].timed_batches == 10 and lifted.measurements[0].timed_batches == 3
+    payload = default.to_dict()
+    assert payload["best_vs_best_reference"] == pytest.approx(
+        payload["best"]["docs_per_s"] / payload["best_reference"]["docs_per_s"], rel=1e-2)
+
+
+def test_negative_token_cap_is_bad_input(tiny_hf_bert):
+    from embedkit.errors import UserError
+
+    with pytest.raises(UserError, match="tokens-per-batch"):
+        run_bench(_settings(tiny_hf_bert, tokens_per_batch=-1), progress=False)

@@ -49,3 +49,19 @@ def test_max_length_truncates(tiny_bert):
     short = Encoder.from_model_dir(tiny_bert, engine="onnx", overrides={"passage_max_len": 8})
     full = Encoder.from_model_dir(tiny_bert, engine="onnx", overrides={"passage_max_len": 256})
     assert np.abs(short.encode_passages([long_text]) - full.encode_passages([long_text])).max() > 1e-3
+
+
+def test_cpu_batches_are_capped_in_tokens(tiny_bert):
+    from embedkit.inference.runtime import CPU_TOKENS_PER_BATCH
+
+    encoder = Encoder.from_model_dir(tiny_bert, engine="onnx", device="cpu", batch_size=64,
+                                     overrides={"passage_max_len": 512})
+    assert all(t.max_tokens == CPU_TOKENS_PER_BATCH for t in encoder.towers.values())
+    tower = encoder.towers["shared"]
+    shapes, forward = [], tower.forward
+    tower.forward = lambda batch: shapes.append(batch["input_ids"].shape) or forward(batch)
+    long_texts = [" ".join([text] * 40) for text in MIXED_TEXTS[1:]]  # each over 150 tokens
+    capped = encoder.encode_passages(long_texts)
+    assert max(rows * width for rows, width in shapes) <= CPU_TOKENS_PER_BATCH < len(long_texts) * shapes[0][1]
+    tower.max_tokens = None
+    assert np.abs(capped - encoder.encode_passages(long_texts)).max() <= 1e-5

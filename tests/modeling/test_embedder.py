@@ -93,7 +93,7 @@ def test_minilm_dygraph_equals_sentence_transformers(tmp_path):
 
 
 def test_lora_adapter_dirs_have_distinct_fingerprints(tmp_path):
-    from embedkit.modeling.loading import weights_fingerprint
+    from embedkit.modeling.loading import model_fingerprint
 
     fingerprints = set()
     for name, payload in (("a", b"adapter one"), ("b", b"adapter two")):
@@ -102,5 +102,23 @@ def test_lora_adapter_dirs_have_distinct_fingerprints(tmp_path):
         (run / "config.json").write_text("{}")
         (run / "lora_config.json").write_text('{"base_model_name_or_path": "base"}')
         (run / "lora_model_state.pdparams").write_bytes(payload)
-        fingerprints.add(weights_fingerprint(run))
+        fingerprints.add(model_fingerprint(run))
     assert len(fingerprints) == 2
+
+
+def test_fingerprint_changes_with_the_tokenizer_and_config_too(tmp_path):
+    from embedkit.modeling.loading import model_fingerprint
+
+    run = tmp_path / "model"
+    run.mkdir()
+    (run / "config.json").write_text('{"hidden_size": 32}')
+    (run / "model_state.pdparams").write_bytes(b"weights")
+    (run / "vocab.txt").write_text("[PAD]\n[UNK]\ncells\n")
+    seen = {model_fingerprint(run)}
+    (run / "vocab.txt").write_text("[PAD]\n[UNK]\ncell\n")
+    seen.add(model_fingerprint(run))
+    (run / "tokenizer_config.json").write_text('{"do_lower_case": false}')
+    seen.add(model_fingerprint(run))
+    (run / "config.json").write_text('{"hidden_size": 32, "layer_norm_eps": 1e-6}')
+    seen.add(model_fingerprint(run))
+    assert len(seen) == 4
