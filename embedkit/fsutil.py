@@ -20,6 +20,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     Works for files and directories alike (the caller creates what it needs at the yielded path).
     """
     target = Path(target)
+    new_parent = not target.parent.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     staged = tmp / target.name
@@ -28,6 +29,12 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         os.replace(staged, target)
+    except BaseException:
+        if new_parent:  # a failed write leaves no empty directory it made either
+            shutil.rmtree(tmp, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

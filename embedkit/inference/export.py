@@ -22,6 +22,7 @@ from typing import Optional
 import numpy as np
 
 from embedkit import paths
+from embedkit.errors import UserError
 from embedkit.fsutil import atomic_path, write_json
 from embedkit.inference.engines import Engine
 from embedkit.modeling.encode import BatchForward
@@ -49,6 +50,10 @@ PROBE_TEXTS = (
     "Population studies across several cohorts estimate the penetrance at 55 to 72 percent by age 70, "
     "with substantial variation by mutation site, family history and reproductive factors. " * 6,
 )
+
+
+class ExportUnsupportedError(UserError):
+    """``paddle.jit.to_static`` cannot trace this model (PaddleNLP's decoder LLMs, typically): dygraph still runs it."""
 
 
 class ExportMismatchError(RuntimeError):
@@ -117,11 +122,14 @@ def _can_write_beside(model_dir: Path) -> bool:
     if _inside_python_install(model_dir):
         return False
     root = model_dir / EXPORT_DIRNAME
+    created = not root.exists()
     try:
         root.mkdir(exist_ok=True)
         probe = root / ".write-probe"
         probe.write_bytes(b"")
         probe.unlink()
+        if created:  # the export makes it again; a failed export then leaves nothing beside the model
+            root.rmdir()
         return True
     except OSError:
         return False
@@ -188,7 +196,7 @@ def build_export(location: Path, key: dict, files: tuple[str, ...],
     return ExportInfo(location, built=True, seconds=time.perf_counter() - start)
 
 
-def save_inference_model(embedder, side: str, names: list[str], prefix: Path) -> None:
+def save_inference_model(embedder, side: str, names: list[str], prefix: Path, model_dir: Optional[Path] = None) -> None:
     """``paddle.jit.save`` of one side, batch and sequence dims dynamic ([None, None] int64 inputs)."""
     import paddle
 
@@ -197,4 +205,14 @@ def save_inference_model(embedder, side: str, names: list[str], prefix: Path) ->
     layer = SideEmbedding(embedder, side)
     layer.eval()
     spec = [{name: paddle.static.InputSpec([None, None], "int64", name) for name in names}]
-    paddle.jit.save(paddle.jit.to_static(layer, input_spec=spec, full_graph=True), str(prefix))
+    try:
+        static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+        paddle.jit.save(static, str(prefix))
+    except Exception as exc:  # noqa: BLE001  (the tracer raises whatever the model's Python code raises)
+        first_line = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        reason = next((line.strip() for line in reversed(str(exc).splitlines()) if "Error:" in line), first_line)
+        if not reason.startswith(type(exc).__name__):
+            reason = f"{type(exc).__name__}: {reason}"
+        raise ExportUnsupportedError(
+            f"this model cannot be exported to a static graph ({reason[:300]}); "
+            "use --engine paddle (dygraph)", model_dir) from exc

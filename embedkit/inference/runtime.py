@@ -19,6 +19,7 @@ from embedkit.inference.export import (
     ONNX_OPSET,
     ExportInfo,
     ExportMismatchError,
+    ExportUnsupportedError,
     Tower,
     build_export,
     cached_export,
@@ -108,7 +109,7 @@ def _export_paddle_inference(model_dir: Path, spec: EmbedderSpec, tower: Tower, 
 
     def write(staged: Path) -> dict:
         console.get().info(f"exporting the {tower.name} encoder for Paddle Inference (first use only) -> {location}")
-        save_inference_model(dygraph.embedder(), _side(tower), names, staged / "model")
+        save_inference_model(dygraph.embedder(), _side(tower), names, staged / "model", model_dir)
         forward = paddle_inference.paddle_inference_forward(staged, device)
         diff = check_against_dygraph(forward, dygraph.forward(tower), tokenizer, spec, _max_len(spec, tower),
                                      "paddle-inference")
@@ -185,22 +186,24 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
             continue
         tokenizer = load_tokenizer(tower.weights_dir, padding_side=spec.padding_side)
         export = None
-        if resolved_engine == "paddle":
-            forward = dygraph.forward(tower)
-        elif resolved_engine == "paddle-inference":
-            export = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, resolved_device, export_root)
-            forward = paddle_inference.paddle_inference_forward(export.path, resolved_device, threads, tensorrt,
-                                                                max_batch_size, _max_len(spec, tower))
-        else:
-            try:
+        try:
+            if resolved_engine == "paddle":
+                forward = dygraph.forward(tower)
+            elif resolved_engine == "paddle-inference":
+                export = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, resolved_device,
+                                                  export_root)
+                forward = paddle_inference.paddle_inference_forward(export.path, resolved_device, threads, tensorrt,
+                                                                    max_batch_size, _max_len(spec, tower))
+            else:
                 export = _export_onnx(model_dir, spec, tower, tokenizer, dygraph, resolved_device, export_root)
                 forward = ort.onnx_forward(export.path / ort.MODEL_FILE, resolved_device, threads)
-            except ort.OnnxConversionError as exc:
-                if engine != "auto":
-                    raise
-                console.get().info(f"[yellow]ONNX is not available for this model, using Paddle Inference:[/] {exc}")
-                return load_tower_forwards(model_dir, "paddle-inference", overrides, device, towers, threads,
-                                           export_root)
+        except (ort.OnnxConversionError, ExportUnsupportedError) as exc:
+            if engine != "auto":
+                raise
+            fallback = "paddle-inference" if isinstance(exc, ort.OnnxConversionError) else "paddle"
+            console.get().info(f"[yellow]{resolved_engine} is not available for this model, using {fallback}:[/] "
+                               f"{exc.message}")
+            return load_tower_forwards(model_dir, fallback, overrides, device, towers, threads, export_root)
         max_tokens = CPU_TOKENS_PER_BATCH if resolved_device == "cpu" else None
         loaded[tower.name] = TowerForward(tower, resolved_engine, resolved_device, forward, tokenizer, export,
                                           max_tokens)

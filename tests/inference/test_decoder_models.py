@@ -1,0 +1,46 @@
+"""Decoder-only embedders (Qwen2 here): PaddleNLP's decoder LLMs do not trace to a static graph, so `auto`
+encodes them in dygraph, and asking for an exported engine is a clear error, not a traceback."""
+
+from __future__ import annotations
+
+import numpy as np
+from inference_support import DEMO_DATA, MIXED_TEXTS
+
+from embedkit.inference import Encoder
+
+
+def test_auto_falls_back_to_dygraph_and_says_why(tiny_qwen2, capsys):
+    auto = Encoder.from_model_dir(tiny_qwen2, engine="auto", device="cpu")
+    assert auto.engine == "paddle"
+    assert "cannot be exported to a static graph" in " ".join(capsys.readouterr().err.split())  # rich wraps it
+    dygraph = Encoder.from_model_dir(tiny_qwen2, engine="paddle", device="cpu")
+    assert np.array_equal(auto.encode_passages(MIXED_TEXTS), dygraph.encode_passages(MIXED_TEXTS))
+    assert not (tiny_qwen2 / ".embedkit-export").exists()  # the failed export left nothing behind
+
+
+def test_left_padding_and_last_token_pooling_ignore_the_batch(tiny_qwen2):
+    encoder = Encoder.from_model_dir(tiny_qwen2, engine="paddle", device="cpu", batch_size=4)
+    together = encoder.encode_queries(MIXED_TEXTS)
+    alone = np.stack([encoder.encode_queries([text])[0] for text in MIXED_TEXTS])
+    assert np.abs(together - alone).max() <= 1e-5
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    assert np.abs(together - encoder.encode_passages(MIXED_TEXTS)).max() > 1e-3  # the query instruction applies
+
+
+def test_an_exported_engine_is_a_clear_error(tiny_qwen2, run_cli):
+    result = run_cli("eval", tiny_qwen2, "--data", DEMO_DATA, "--engine", "onnx")
+    assert result.exit_code == 2
+    assert f"{tiny_qwen2}: this model cannot be exported to a static graph" in result.stderr
+    assert "--engine paddle" in result.stderr and "Traceback" not in result.stderr
+    assert not (tiny_qwen2 / ".embedkit-export").exists()
+
+
+def test_eval_runs_end_to_end_in_dygraph(tiny_qwen2, run_cli, tmp_path):
+    import json
+
+    result = run_cli("eval", tiny_qwen2, "--data", DEMO_DATA, "--json", "--output", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["engine"] == "paddle"
+    assert 0.0 <= payload["datasets"][0]["metrics"]["ndcg_at_10"] <= 1.0
+    assert (tmp_path / "out" / "run.trec").is_file()
