@@ -20,7 +20,7 @@ from embedkit.modeling.spec import EmbedderSpec
 
 # Spec fields that change the embeddings a model produces (the rest is bookkeeping).
 _EMBEDDING_FIELDS = ("pooling", "normalized", "query_instruction", "passage_instruction", "query_max_len",
-                     "passage_max_len", "padding_side")
+                     "passage_max_len", "padding_side", "append_eos")
 
 
 class Encoder:
@@ -75,7 +75,7 @@ class Encoder:
         instruction = self.spec.query_instruction if side == "query" else self.spec.passage_instruction
         max_len = self.spec.query_max_len if side == "query" else self.spec.passage_max_len
         return encode_texts(texts, tower.tokenizer, tower.forward, max_len, instruction, self.batch_size,
-                            self.spec.padding_side, on_batch, tower.max_tokens)
+                            self.spec.padding_side, on_batch, tower.max_tokens, self.spec.appends_eos())
 
     def encode_queries(self, texts: Sequence[str], on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
         return self.encode(texts, "query", on_batch)

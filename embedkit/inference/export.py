@@ -162,7 +162,7 @@ def check_against_dygraph(forward: BatchForward, reference: BatchForward, tokeni
 
     Raises ExportMismatchError above TOLERANCE.
     """
-    features = tokenize(tokenizer, PROBE_TEXTS, max_len)
+    features = tokenize(tokenizer, PROBE_TEXTS, max_len, append_eos=spec.appends_eos())
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     worst = 0.0
     for group in (features, features[-1:]):

@@ -14,17 +14,18 @@ BatchForward = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 def encode_texts(texts: Sequence[str], tokenizer, forward: BatchForward, max_len: int, instruction: str = "",
                  batch_size: int = 32, padding_side: str = "right",
-                 on_batch: Optional[Callable[[int], None]] = None, max_tokens: Optional[int] = None) -> np.ndarray:
+                 on_batch: Optional[Callable[[int], None]] = None, max_tokens: Optional[int] = None,
+                 append_eos: bool = False) -> np.ndarray:
     """Embeddings [N, H] float32 for ``texts``.
 
     Texts are tokenised once, grouped into batches of similar length (longest first, so a batch that
     would not fit in memory fails early) and padded per batch; ``on_batch(n)`` reports progress. A batch
     holds at most ``batch_size`` texts and, when ``max_tokens`` is set, at most that many padded tokens
-    (but always one text).
+    (but always one text). ``append_eos``: see tokenize.
     """
     if not texts:
         raise ValueError("nothing to encode")
-    features = tokenize(tokenizer, texts, max_len, instruction)
+    features = tokenize(tokenizer, texts, max_len, instruction, append_eos)
     order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: Optional[np.ndarray] = None

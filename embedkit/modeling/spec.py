@@ -31,8 +31,15 @@ class EmbedderSpec:
     query_model: Optional[str] = None
     passage_model: Optional[str] = None
     padding_side: Literal["right", "left"] = "right"
+    # Append the tokenizer's EOS token when the tokenizer did not; None: exactly when pooling is "last".
+    append_eos: Optional[bool] = None
     base_model: Optional[str] = None
     embedkit_version: str = ""
+
+    def appends_eos(self) -> bool:
+        """Last-token embedders (RepLLaMA, e5-mistral, gte-Qwen2, Qwen3-Embedding) pool the EOS token they were
+        trained with; without it the last word of the text would be pooled instead."""
+        return self.append_eos if self.append_eos is not None else self.pooling == "last"
 
     @property
     def two_tower(self) -> bool:

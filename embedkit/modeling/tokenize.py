@@ -9,8 +9,12 @@ import numpy as np
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def tokenize(tokenizer, texts: Sequence[str], max_len: int, instruction: str = "") -> list[dict[str, list[int]]]:
-    """Token ids per text (no padding), instruction prefixed, truncated on the right to ``max_len``."""
+def tokenize(tokenizer, texts: Sequence[str], max_len: int, instruction: str = "",
+             append_eos: bool = False) -> list[dict[str, list[int]]]:
+    """Token ids per text (no padding), instruction prefixed, truncated on the right to ``max_len``.
+
+    ``append_eos``: end every sequence with the tokenizer's EOS token (within ``max_len``) unless it already does.
+    """
     prefixed = [f"{instruction}{t}" for t in texts] if instruction else list(texts)
     encoded = tokenizer(
         prefixed,
@@ -21,7 +25,15 @@ def tokenize(tokenizer, texts: Sequence[str], max_len: int, instruction: str = "
         return_token_type_ids="token_type_ids" in getattr(tokenizer, "model_input_names", ()),
     )
     keys = [k for k in ("input_ids", "token_type_ids") if k in encoded]
-    return [{k: list(encoded[k][i]) for k in keys} for i in range(len(prefixed))]
+    features = [{k: list(encoded[k][i]) for k in keys} for i in range(len(prefixed))]
+    eos = tokenizer.eos_token_id if append_eos else None
+    if eos is not None:
+        for feature in features:
+            if feature["input_ids"][-1:] != [eos]:
+                for key in keys:
+                    kept = feature[key][:max_len - 1]
+                    feature[key] = kept + [eos if key == "input_ids" else (kept[-1] if kept else 0)]
+    return features
 
 
 def padded_width(longest: int, multiple_of: int = 8) -> int:

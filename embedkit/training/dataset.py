@@ -51,17 +51,20 @@ class TrainingData:
     sources: list[DataSource] = field(default_factory=list)
 
 
-def tokenize_settings(config: TrainConfig) -> TokenizeSettings:
+def tokenize_settings(config: TrainConfig, append_eos: bool = False) -> TokenizeSettings:
     return TokenizeSettings(config.query_max_len, config.passage_max_len,
-                            config.query_instruction_for_retrieval or "", config.passage_instruction_for_retrieval or "")
+                            config.query_instruction_for_retrieval or "", config.passage_instruction_for_retrieval or "",
+                            append_eos)
 
 
-def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[int], None] = lambda n: None) -> TrainingData:
-    """Every source of ``config.train_data``, tokenised (from the cache when it can be)."""
+def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[int], None] = lambda n: None,
+                       append_eos: bool = False) -> TrainingData:
+    """Every source of ``config.train_data``, tokenised (from the cache when it can be) as the model's spec says
+    (``append_eos``: EmbedderSpec.appends_eos)."""
     if not config.train_data:
         raise UserError("train_data is not set: give a training JSONL file or directory, or a BEIR directory")
     path = Path(config.train_data)
-    settings = tokenize_settings(config)
+    settings = tokenize_settings(config, append_eos)
     subsample = {"max_examples": config.max_example_num_per_dataset, "seed": config.seed}
     parts, sources = [], []
     if detect_format(path) == "train-jsonl":

@@ -109,7 +109,8 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
              f"{params.trainable:,} / {params.total:,} ({params.fraction:.2%})")
 
     with _main_process_first(world, is_main), _LazyProgress(out, "tokenise") as progress:
-        data = load_training_data(config, tokenizer, progress.advance)  # other ranks then read rank 0's cache
+        # other ranks then read rank 0's cache
+        data = load_training_data(config, tokenizer, progress.advance, append_eos=embedder.spec.appends_eos())
     cached = all(s.cache_hit for s in data.sources)
     out.info(f"Training data: {len(data.tokens):,} examples, {len(data.tokens.passage_tokens):,} passages"
              + (" (tokenised earlier, from the cache)" if cached else ""))

@@ -134,6 +134,7 @@ class TokenizeSettings:
     passage_max_len: int
     query_instruction: str
     passage_instruction: str
+    append_eos: bool = False
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -185,13 +186,14 @@ class _Interner:
         return groups
 
 
-def _tokenize_rows(tokenizer, interner: _Interner, max_len: int, on_progress: Callable[[int], None],
-                   chunk: int = 1024) -> Ragged:
+def _tokenize_rows(tokenizer, interner: _Interner, max_len: int, append_eos: bool,
+                   on_progress: Callable[[int], None], chunk: int = 1024) -> Ragged:
     rows: list[list[int]] = [[] for _ in range(len(interner.rows))]
     for instruction, items in interner.grouped().items():
         for start in range(0, len(items), chunk):
             part = items[start:start + chunk]
-            for (row, _), feature in zip(part, tokenize(tokenizer, [t for _, t in part], max_len, instruction), strict=True):
+            features = tokenize(tokenizer, [t for _, t in part], max_len, instruction, append_eos)
+            for (row, _), feature in zip(part, features, strict=True):
                 rows[row] = feature["input_ids"]
             on_progress(len(part))
     return Ragged.from_rows(rows, np.int32)
@@ -227,8 +229,9 @@ def tokenize_examples(examples: Sequence[TrainExample], tokenizer, settings: Tok
     else:
         fill_pool = np.arange(len(passage_texts), dtype=np.int32)
     return TokenizedExamples(
-        query_tokens=_tokenize_rows(tokenizer, queries, settings.query_max_len, on_progress),
-        passage_tokens=_tokenize_rows(tokenizer, passages, settings.passage_max_len, on_progress),
+        query_tokens=_tokenize_rows(tokenizer, queries, settings.query_max_len, settings.append_eos, on_progress),
+        passage_tokens=_tokenize_rows(tokenizer, passages, settings.passage_max_len, settings.append_eos,
+                                      on_progress),
         passage_hashes=np.array([text_hash(t) for t in passage_texts], dtype=np.int64),
         example_query=np.asarray(example_query, dtype=np.int32),
         example_pos=Ragged.from_rows(pos, np.int32),

@@ -44,3 +44,15 @@ def test_eval_runs_end_to_end_in_dygraph(tiny_qwen2, run_cli, tmp_path):
     assert payload["engine"] == "paddle"
     assert 0.0 <= payload["datasets"][0]["metrics"]["ndcg_at_10"] <= 1.0
     assert (tmp_path / "out" / "run.trec").is_file()
+
+
+def test_last_token_embedders_pool_the_eos_token(tiny_qwen2):
+    from embedkit.modeling.tokenize import tokenize
+
+    with_eos = Encoder.from_model_dir(tiny_qwen2, engine="paddle", device="cpu")
+    without = Encoder.from_model_dir(tiny_qwen2, engine="paddle", device="cpu", overrides={"append_eos": False})
+    tokenizer = with_eos.towers["shared"].tokenizer
+    features = tokenize(tokenizer, MIXED_TEXTS, 16, append_eos=with_eos.spec.appends_eos())
+    assert all(f["input_ids"][-1] == tokenizer.eos_token_id and len(f["input_ids"]) <= 16 for f in features)
+    assert (np.abs(with_eos.encode_passages(MIXED_TEXTS) - without.encode_passages(MIXED_TEXTS)).max(axis=1) > 1e-4).all()
+    assert with_eos.fingerprint != without.fingerprint  # cached embeddings of one are never served for the other
