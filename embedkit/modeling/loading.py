@@ -95,9 +95,24 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
 
     if is_adapter_dir(model_dir):  # a LoRA run's output or checkpoint: base + adapter, merged
         return load_adapter_backbone(model_dir, dtype=dtype)
-    if weights_format(model_dir) == "torch":
-        return AutoModel.from_pretrained(str(_staging_dir(model_dir)), convert_from_torch=True, dtype=dtype)
-    return AutoModel.from_pretrained(str(model_dir), dtype=dtype)
+    try:
+        if weights_format(model_dir) == "torch":
+            return AutoModel.from_pretrained(str(_staging_dir(model_dir)), convert_from_torch=True, dtype=dtype)
+        return AutoModel.from_pretrained(str(model_dir), dtype=dtype)
+    except AttributeError as exc:
+        if "Unable to parse" not in str(exc):
+            raise
+        raise _unknown_architecture(model_dir) from None
+
+
+def _unknown_architecture(model_dir: Path) -> UserError:
+    import paddlenlp
+
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    return UserError(f"PaddleNLP {paddlenlp.__version__} has no model class for model_type "
+                     f"{config.get('model_type')!r} (architectures {config.get('architectures')}); embedkit runs the "
+                     "architectures PaddleNLP implements (BERT, ERNIE, RoBERTa, XLM-RoBERTa, LLaMA, Qwen2, Mistral, ...)",
+                     model_dir / "config.json")
 
 
 def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):

@@ -56,3 +56,14 @@ def test_last_token_embedders_pool_the_eos_token(tiny_qwen2):
     assert all(f["input_ids"][-1] == tokenizer.eos_token_id and len(f["input_ids"]) <= 16 for f in features)
     assert (np.abs(with_eos.encode_passages(MIXED_TEXTS) - without.encode_passages(MIXED_TEXTS)).max(axis=1) > 1e-4).all()
     assert with_eos.fingerprint != without.fingerprint  # cached embeddings of one are never served for the other
+
+
+def test_an_architecture_paddlenlp_lacks_is_bad_input(tiny_qwen2, run_cli):
+    import json
+
+    config_file = tiny_qwen2 / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "model_type": "qwen3", "architectures": ["Qwen3Model"]}))
+    result = run_cli("eval", tiny_qwen2, "--data", DEMO_DATA)
+    assert result.exit_code == 2
+    assert f"{config_file}: PaddleNLP" in result.stderr and "model_type 'qwen3'" in result.stderr
