@@ -331,8 +331,8 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
     return BenchResult(
         model=str(settings.model_dir), data=str(settings.data_dir), docs=len(texts), max_len=settings.max_len,
         tokens_per_doc_mean=round(float(np.mean(lengths)), 1), tokens_per_doc_max=int(max(lengths)),
-        batch_sizes=list(settings.batch_sizes), tokens_per_batch=tokens_per_batch, repeats=settings.repeats, device=device, threads=threads,
-        machine=machine, date=datetime.now(UTC).isoformat(timespec="seconds"),
+        batch_sizes=list(settings.batch_sizes), tokens_per_batch=tokens_per_batch, repeats=settings.repeats,
+        device=device, threads=threads, machine=machine, date=datetime.now(UTC).isoformat(timespec="seconds"),
         measurements=measurements, skipped=skipped,
     )
 

@@ -37,9 +37,9 @@ from embedkit.modeling.spec import EmbedderSpec
 
 SHARED = "shared"
 # On CPU every engine runs fastest at about 1,024 padded tokens per forward: in larger batches the attention
-# scores (texts x heads x length² floats) spill out of cache. all-MiniLM-L6-v2, 256 tokens, 2 cores: onnx
-# 31 docs/s at 16 texts per batch, 38 at 4; paddle-inference 25 and 31; dygraph 6.5 and 9.0. Shorter texts
-# peak at the same token count (benchmarks/token_budget.py). GPUs want full batches.
+# scores (texts x heads x length² floats) spill out of cache. all-MiniLM-L6-v2, 256 tokens, 2 cores, batch 16
+# uncapped -> capped: onnx 31.2 -> 37.4 docs/s, paddle-inference 24.3 -> 37.6, dygraph 7.0 -> 9.4; shorter
+# texts peak at about the same token count (benchmarks/README.md, "Tokens per forward"). GPUs want full batches.
 CPU_TOKENS_PER_BATCH = 1024
 
 
