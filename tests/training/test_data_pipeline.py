@@ -144,3 +144,19 @@ def test_collator_pads_each_batch_to_its_own_longest_sequence():
                                                              [True, False, False, True]])
     assert np.isnan(batch["teacher_scores"][0]).all()
     np.testing.assert_allclose(batch["teacher_scores"][1], [0.8, 0.2])
+
+
+def test_last_token_models_train_on_eos_ended_sequences(tmp_path, tokenizer):
+    import copy
+
+    eos_tokenizer = copy.deepcopy(tokenizer)
+    eos_tokenizer.eos_token = "[MASK]"  # BERT has no EOS; any token the texts never contain shows the rule
+    data = write_toy_jsonl(tmp_path / "toy.jsonl")
+    plain = load_training_data(_config(data), eos_tokenizer)
+    ended = load_training_data(_config(data), eos_tokenizer, append_eos=True)
+    assert not ended.sources[0].cache_hit  # a tokenisation of its own, not the plain one from the cache
+    mask = eos_tokenizer.eos_token_id
+    for tokens, max_len in ((ended.tokens.query_tokens, 16), (ended.tokens.passage_tokens, 24)):
+        rows = [tokens[i] for i in range(len(tokens))]
+        assert all(row[-1] == mask and len(row) <= max_len for row in rows)
+    assert all(plain.tokens.passage_tokens[i][-1] != mask for i in range(len(plain.tokens.passage_tokens)))
