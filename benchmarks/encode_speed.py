@@ -25,7 +25,13 @@ RESULT = REPO / "benchmarks" / "results" / "encode_speed.json"
 
 def main() -> None:
     from embedkit import console
-    from embedkit.benchmark.encode_speed import BenchSettings, default_model_dir, run_bench, save_result
+    from embedkit.benchmark.encode_speed import (
+        DEFAULT_BATCH_SIZES,
+        BenchSettings,
+        default_model_dir,
+        run_bench,
+        save_result,
+    )
     from embedkit.benchmark.render import render_bench
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     out = console.configure(json_mode=False, verbose=0, quiet=False)
     settings = BenchSettings(model_dir=args.model or default_model_dir(), data_dir=args.data, docs=args.docs,
-                             max_len=args.max_length, batch_sizes=args.batch_size or [4, 16, 32],
+                             max_len=args.max_length, batch_sizes=args.batch_size or list(DEFAULT_BATCH_SIZES),
                              engines=args.engine, repeats=args.repeats, fresh_export=True,
                              tokens_per_batch=args.tokens_per_batch)
     result = run_bench(settings)

@@ -170,7 +170,7 @@ def bench_command(
     data: Annotated[Optional[Path], typer.Option("--data", metavar="DIR", help="BEIR or T2Ranking directory whose corpus is encoded.  [default: demo/scifact-mini]")] = None,
     docs: Annotated[int, typer.Option(help="Documents encoded per run (the corpus's first N).")] = 64,
     max_length: Annotated[int, typer.Option(help="Max tokens per document.")] = 256,
-    batch_size: Annotated[Optional[list[int]], typer.Option("--batch-size", help="Batch size (repeatable).  [default: 16 and 32]")] = None,
+    batch_size: Annotated[Optional[list[int]], typer.Option("--batch-size", help="Batch size (repeatable).  [default: 4, 16 and 32]")] = None,
     engine: Annotated[Optional[list[str]], typer.Option("--engine", help="paddle, paddle-inference or onnx (repeatable).  [default: all available]")] = None,
     reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Also run sentence-transformers (torch) for the ratio column.")] = True,
     repeats: Annotated[int, typer.Option(help="Timed runs per engine and batch size (the best is reported, the median beside it).")] = 3,
@@ -188,6 +188,7 @@ def bench_command(
     """Encoding speed per inference engine: docs/s, batch latency, memory, export time, ratio to sentence-transformers."""
     out = console.configure(json_out, verbose, quiet)
     from embedkit.benchmark.encode_speed import (
+        DEFAULT_BATCH_SIZES,
         BenchSettings,
         default_data_dir,
         default_model_dir,
@@ -198,7 +199,7 @@ def bench_command(
 
     settings = BenchSettings(
         model_dir=model or default_model_dir(), data_dir=data or default_data_dir(), docs=docs, max_len=max_length,
-        batch_sizes=batch_size or [16, 32], engines=engine, reference=reference, repeats=repeats, device=device,
+        batch_sizes=batch_size or list(DEFAULT_BATCH_SIZES), engines=engine, reference=reference, repeats=repeats, device=device,
         threads=threads, fresh_export=fresh_export, tokens_per_batch=tokens_per_batch,
         overrides={k: v for k, v in {"pooling": pooling, "normalized": normalize}.items() if v is not None},
     )
