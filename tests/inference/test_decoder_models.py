@@ -67,3 +67,35 @@ def test_an_architecture_paddlenlp_lacks_is_bad_input(tiny_qwen2, run_cli):
     result = run_cli("eval", tiny_qwen2, "--data", DEMO_DATA)
     assert result.exit_code == 2
     assert f"{config_file}: PaddleNLP" in result.stderr and "model_type 'qwen3'" in result.stderr
+
+
+def test_a_lora_run_on_a_decoder_trains_then_evaluates_from_its_adapter_dir(tiny_qwen2, run_cli, tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    recipe = tmp_path / "qwen2-lora.yaml"
+    recipe.write_text(f"""
+model_name_or_path: {tiny_qwen2}
+output_dir: {run}
+train_data: {DEMO_DATA}
+train_split: train
+train_group_size: 2
+query_max_len: 32
+passage_max_len: 64
+sentence_pooling_method: last
+fine_tune_type: lora
+max_steps: 4
+per_device_train_batch_size: 4
+learning_rate: 1.0e-3
+save_steps: 2
+""")
+    trained = run_cli("train", "--recipe", recipe, "--json")
+    assert trained.exit_code == 0, trained.stderr
+    summary = json.loads(trained.stdout)
+    assert summary["global_step"] == 4 and np.isfinite(summary["final_loss"])
+    assert 0 < summary["parameters"]["trainable"] < summary["parameters"]["total"]  # adapters only
+    assert (run / "lora_config.json").is_file()
+    assert json.loads((run / "embedkit.json").read_text())["pooling"] == "last"
+    evaluated = run_cli("eval", run, "--data", DEMO_DATA, "--json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["engine"] == "paddle"
