@@ -6,10 +6,22 @@ import importlib.util
 import os
 from typing import Literal
 
+from embedkit.errors import UserError
+
 Engine = Literal["paddle", "paddle-inference", "onnx"]
 Device = Literal["cpu", "gpu"]
 ENGINES: tuple[Engine, ...] = ("paddle", "paddle-inference", "onnx")
 ENGINE_CHOICES = ("auto", *ENGINES)
+
+
+class EngineUnavailableError(UserError):
+    """An engine cannot run this model; ``alternative`` can (``auto`` falls back to it, saying why)."""
+
+    alternative: Engine
+
+    def __init__(self, reason: str, path=None):
+        super().__init__(f"{reason}; use --engine {self.alternative}", path)
+        self.reason = reason
 
 
 def cpu_cores() -> int:
@@ -30,12 +42,8 @@ def resolve_device(device: str = "auto") -> Device:
     if device == "auto":
         return "gpu" if gpu_available() else "cpu"
     if device not in ("cpu", "gpu"):
-        from embedkit.errors import UserError
-
         raise UserError(f"unknown device {device!r} (auto, cpu or gpu)")
     if device == "gpu" and not gpu_available():
-        from embedkit.errors import UserError
-
         raise UserError("--device gpu: this Paddle build has no CUDA or no GPU is visible")
     return device
 
@@ -55,8 +63,6 @@ def resolve_engine(engine: str = "auto", device: Device = "cpu") -> Engine:
     measurement in benchmarks/README.md (Paddle Inference with oneDNN won some document sets and lost
     others); Paddle Inference on GPU (TensorRT-capable, and no onnxruntime-gpu needed).
     """
-    from embedkit.errors import UserError
-
     if engine == "auto":
         return "onnx" if device == "cpu" and onnx_available() else "paddle-inference"
     if engine not in ENGINES:

@@ -22,9 +22,8 @@ from typing import Optional
 import numpy as np
 
 from embedkit import paths
-from embedkit.errors import UserError
 from embedkit.fsutil import atomic_path, write_json
-from embedkit.inference.engines import Engine
+from embedkit.inference.engines import Engine, EngineUnavailableError
 from embedkit.modeling.encode import BatchForward
 from embedkit.modeling.spec import EmbedderSpec
 from embedkit.modeling.tokenize import pad_batch, tokenize
@@ -52,8 +51,10 @@ PROBE_TEXTS = (
 )
 
 
-class ExportUnsupportedError(UserError):
+class ExportUnsupportedError(EngineUnavailableError):
     """``paddle.jit.to_static`` cannot trace this model (PaddleNLP's decoder LLMs, typically): dygraph still runs it."""
+
+    alternative = "paddle"
 
 
 class ExportMismatchError(RuntimeError):
@@ -213,6 +214,5 @@ def save_inference_model(embedder, side: str, names: list[str], prefix: Path, mo
         reason = next((line.strip() for line in reversed(str(exc).splitlines()) if "Error:" in line), first_line)
         if not reason.startswith(type(exc).__name__):
             reason = f"{type(exc).__name__}: {reason}"
-        raise ExportUnsupportedError(
-            f"this model cannot be exported to a static graph ({reason[:300]}); "
-            "use --engine paddle (dygraph)", model_dir) from exc
+        raise ExportUnsupportedError(f"this model cannot be exported to a static graph ({reason[:300]})",
+                                     model_dir) from exc

@@ -10,15 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.errors import UserError
-from embedkit.inference.engines import Device, cpu_cores
+from embedkit.inference.engines import Device, EngineUnavailableError, cpu_cores
 from embedkit.modeling.encode import BatchForward
 
 MODEL_FILE = "model.onnx"
 FILES = (MODEL_FILE,)
 
 
-class OnnxConversionError(UserError):
+class OnnxConversionError(EngineUnavailableError):
     """paddle2onnx cannot convert this model (an operator it lacks, typically); Paddle Inference still can."""
+
+    alternative = "paddle-inference"
 
 
 def convert_to_onnx(model_file: Path, params_file: Path, out_file: Path, opset: int, model_dir: Path) -> None:
@@ -36,9 +38,8 @@ def convert_to_onnx(model_file: Path, params_file: Path, out_file: Path, opset: 
     said = [line.strip() for line in log if "Paddle2ONNX" in line or "ERROR" in line or "refused" in line]
     reason = ("operators it does not support" if any("unsupported operators" in line for line in said)
               else f"exit code {run.returncode}")
-    raise OnnxConversionError(f"paddle2onnx cannot convert this model ({reason}); use --engine paddle-inference. "
-                              f"paddle2onnx said: {' | '.join(said[-6:]) or (log[-1] if log else 'nothing')}",
-                              model_dir)
+    raise OnnxConversionError(f"paddle2onnx cannot convert this model ({reason}); paddle2onnx said: "
+                              f"{' | '.join(said[-6:]) or (log[-1] if log else 'nothing')}", model_dir)
 
 
 def session_options(threads: int | None = None):

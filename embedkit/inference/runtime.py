@@ -14,12 +14,11 @@ from typing import Any, Optional
 from embedkit import console
 from embedkit.errors import UserError
 from embedkit.inference import ort, paddle_inference
-from embedkit.inference.engines import Device, Engine, resolve_device, resolve_engine
+from embedkit.inference.engines import Device, Engine, EngineUnavailableError, resolve_device, resolve_engine
 from embedkit.inference.export import (
     ONNX_OPSET,
     ExportInfo,
     ExportMismatchError,
-    ExportUnsupportedError,
     Tower,
     build_export,
     cached_export,
@@ -197,13 +196,12 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
             else:
                 export = _export_onnx(model_dir, spec, tower, tokenizer, dygraph, resolved_device, export_root)
                 forward = ort.onnx_forward(export.path / ort.MODEL_FILE, resolved_device, threads)
-        except (ort.OnnxConversionError, ExportUnsupportedError) as exc:
+        except EngineUnavailableError as exc:
             if engine != "auto":
                 raise
-            fallback = "paddle-inference" if isinstance(exc, ort.OnnxConversionError) else "paddle"
-            console.get().info(f"[yellow]{resolved_engine} is not available for this model, using {fallback}:[/] "
-                               f"{exc.message}")
-            return load_tower_forwards(model_dir, fallback, overrides, device, towers, threads, export_root)
+            console.get().info(f"[yellow]{resolved_engine} is not available for this model, using "
+                               f"{exc.alternative}:[/] {exc.reason}")
+            return load_tower_forwards(model_dir, exc.alternative, overrides, device, towers, threads, export_root)
         max_tokens = CPU_TOKENS_PER_BATCH if resolved_device == "cpu" else None
         loaded[tower.name] = TowerForward(tower, resolved_engine, resolved_device, forward, tokenizer, export,
                                           max_tokens)

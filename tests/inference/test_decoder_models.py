@@ -12,7 +12,9 @@ from embedkit.inference import Encoder
 def test_auto_falls_back_to_dygraph_and_says_why(tiny_qwen2, capsys):
     auto = Encoder.from_model_dir(tiny_qwen2, engine="auto", device="cpu")
     assert auto.engine == "paddle"
-    assert "cannot be exported to a static graph" in " ".join(capsys.readouterr().err.split())  # rich wraps it
+    said = " ".join(capsys.readouterr().err.split())  # rich wraps it
+    assert "using paddle: this model cannot be exported to a static graph" in said
+    assert "use --engine" not in said  # the advice is for an explicit engine; auto already took it
     dygraph = Encoder.from_model_dir(tiny_qwen2, engine="paddle", device="cpu")
     assert np.array_equal(auto.encode_passages(MIXED_TEXTS), dygraph.encode_passages(MIXED_TEXTS))
     assert not (tiny_qwen2 / ".embedkit-export").exists()  # the failed export left nothing behind
