@@ -19,10 +19,12 @@ from embedkit.fsutil import update_digest
 
 WeightsFormat = Literal["paddle", "torch"]
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
+# Files that decide how a tokenizer splits text (WordPiece, BPE and SentencePiece layouts).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "sentencepiece.bpe.model",
+                   "spiece.model", "spm.model")
 # Besides the weights, these decide what a model dir embeds a text as: the architecture and the tokenisation.
-_DEFINING_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                   "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model",
-                   "sentencepiece.bpe.model", "spiece.model")
+_DEFINING_FILES = ("config.json", *TOKENIZER_FILES)
 
 
 def weight_files(model_dir: Path) -> list[Path]:

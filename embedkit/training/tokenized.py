@@ -20,13 +20,10 @@ import numpy as np
 from embedkit import paths
 from embedkit.data.train_jsonl import TrainExample
 from embedkit.fsutil import atomic_path, sha256_file, write_json
+from embedkit.modeling.loading import TOKENIZER_FILES
 from embedkit.modeling.tokenize import tokenize
 
 CACHE_FORMAT = 1
-# Files that decide how a tokenizer splits text; their bytes go into the cache key.
-_TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
-                    "special_tokens_map.json", "added_tokens.json", "sentencepiece.bpe.model", "spm.model",
-                    "tokenizer.model")
 
 
 @dataclass
@@ -141,7 +138,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
     """Identifies the tokenizer by class and the bytes of its vocabulary files."""
     digest = hashlib.sha256(type(tokenizer).__name__.encode())
     source = Path(getattr(tokenizer, "name_or_path", "") or "")
-    for name in _TOKENIZER_FILES:
+    for name in TOKENIZER_FILES:
         if (source / name).is_file():
             digest.update(name.encode() + sha256_file(source / name).encode())
     digest.update(str(len(tokenizer)).encode())
