@@ -1,18 +1,15 @@
 """The closed sets of values embedkit's options take, defined once for the CLI, the schemas and the code.
 
-Each is a ``str`` Enum, so a member compares equal to its value (``Pooling.MEAN == "mean"``), serialises as
-that value in JSON and YAML, and Typer rejects anything else at parse time, before a model is loaded.
+Each is a ``StrEnum``, so a member is its value (``Pooling.MEAN == "mean"``, ``f"{Pooling.MEAN}" == "mean"``),
+serialises as that value in JSON, and Typer rejects anything else at parse time, before a model is loaded.
 """
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Choice(str, Enum):
-    def __str__(self) -> str:  # "mean", not "Pooling.MEAN", in messages and f-strings
-        return self.value
-
+class Choice(StrEnum):
     @classmethod
     def values(cls) -> tuple[str, ...]:
         return tuple(member.value for member in cls)

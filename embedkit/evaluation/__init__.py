@@ -3,7 +3,7 @@
 from embedkit.evaluation.options import EvalOptions
 from embedkit.evaluation.pipeline import evaluate, evaluate_checkpoints, evaluate_encoder
 from embedkit.evaluation.report import CheckpointsReport, DatasetResult, EvalReport
-from embedkit.evaluation.search import SearchSettings
+from embedkit.retrieval.search import SearchSettings
 
 __all__ = ["EvalOptions", "SearchSettings", "evaluate", "evaluate_encoder", "evaluate_checkpoints", "EvalReport",
            "DatasetResult", "CheckpointsReport"]

@@ -10,7 +10,7 @@ from embedkit.console import Output
 from embedkit.errors import UserError
 from embedkit.evaluation.options import EvalOptions
 from embedkit.evaluation.report import CheckpointsReport, EvalReport
-from embedkit.evaluation.search import SearchSettings
+from embedkit.retrieval.search import SearchSettings
 
 if TYPE_CHECKING:
     from embedkit.evaluation.mteb_tasks import MtebReport

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from embedkit.retrieval.runs import Run
+
 Qrels = Mapping[str, Mapping[str, int]]
-Run = Mapping[str, Mapping[str, float]]
 
 # MTEB's AbsTaskRetrieval.k_values.
 K_VALUES: tuple[int, ...] = (1, 3, 5, 10, 20, 100, 1000)

@@ -17,8 +17,8 @@ from mteb.models.model_meta import ScoringFunction
 from mteb.similarity_functions import cos_sim, dot_score, pairwise_cos_sim, pairwise_dot_score
 from mteb.types import PromptType
 
-from embedkit.evaluation.cache import EmbeddingCache
-from embedkit.evaluation.encoding import embed
+from embedkit.retrieval.cache import EmbeddingCache
+from embedkit.retrieval.embed import embed
 
 
 def model_meta(encoder, model_dir: str | Path) -> ModelMeta:

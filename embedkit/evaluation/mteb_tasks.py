@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from embedkit.errors import UserError
-from embedkit.evaluation.cache import EmbeddingCache, texts_digest
 from embedkit.evaluation.datasets import EvalDataset
 from embedkit.evaluation.options import EvalOptions
+from embedkit.retrieval.cache import EmbeddingCache, texts_digest
 
 
 @dataclass
@@ -152,7 +152,8 @@ def run_mteb(model_dir: str | Path, task_names: list[str], datasets: list[EvalDa
     if datasets and len(datasets) != len(task_names):
         raise UserError(f"--mteb names {len(task_names)} task(s) but --data gives {len(datasets)} directories; "
                         "give one --data per task, in the same order", "--data")
-    from embedkit.evaluation.pipeline import load_encoder, progress_bars
+    from embedkit.evaluation.pipeline import load_encoder
+    from embedkit.progress import progress_bars
 
     encoder = load_encoder(model_dir, options)  # Paddle first: mteb imports torch
     _quiet_mteb()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from embedkit.evaluation.search import SearchSettings
+from embedkit.retrieval.search import SearchSettings
 
 
 @dataclass

@@ -7,8 +7,8 @@ from pathlib import Path
 from embedkit.evaluation.matryoshka import PLOT_FILE, plot_curve
 from embedkit.evaluation.metrics import MAIN_SCORE
 from embedkit.evaluation.report import CheckpointsReport, EvalReport
-from embedkit.evaluation.runs import write_trec
 from embedkit.fsutil import write_json
+from embedkit.retrieval.runs import write_trec
 
 RESULTS_FILE = "results.json"
 CHECKPOINTS_FILE = "checkpoints.json"

@@ -6,10 +6,8 @@ scores an already-loaded encoder on one dataset; `evaluate_checkpoints` sweeps a
 
 from __future__ import annotations
 
-import contextlib
-import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Union
@@ -17,19 +15,20 @@ from typing import Optional, Union
 from embedkit import console
 from embedkit.data import RetrievalData
 from embedkit.errors import UserError
-from embedkit.evaluation.cache import EmbeddingCache
 from embedkit.evaluation.datasets import EvalDataset, dataset_name, load_dataset, unique_names
-from embedkit.evaluation.encoding import embed
 from embedkit.evaluation.matryoshka import check_dims, truncation
 from embedkit.evaluation.metrics import score_run
 from embedkit.evaluation.options import EvalOptions
 from embedkit.evaluation.outputs import write_checkpoints, write_report
 from embedkit.evaluation.report import CheckpointResult, CheckpointsReport, DatasetResult, EvalReport, Timings
-from embedkit.evaluation.runs import build_run
-from embedkit.evaluation.search import search, search_passes
+from embedkit.progress import bar, progress_bars
+from embedkit.retrieval.cache import EmbeddingCache
+from embedkit.retrieval.checkpoints import run_models
+from embedkit.retrieval.embed import embed
+from embedkit.retrieval.runs import build_run
+from embedkit.retrieval.search import search, search_passes
 
 DatasetArg = Union[str, Path, EvalDataset, RetrievalData]
-OnAdvance = Optional[Callable[[int], None]]
 
 
 def load_datasets(datasets: Sequence[DatasetArg], split: str) -> list[EvalDataset]:
@@ -89,10 +88,10 @@ def evaluate_encoder(encoder, data: DatasetArg, options: Optional[EvalOptions] =
     timings = Timings()
 
     queries = embed(encoder, dataset.query_texts(), "query", cache,
-                    _bar(progress, f"{dataset.name}: encode queries", len(dataset.data.queries)))
+                    bar(progress, f"{dataset.name}: encode queries", len(dataset.data.queries)))
     timings.encode_queries_s = queries.seconds
     corpus = embed(encoder, dataset.doc_texts(), "passage", cache,
-                   _bar(progress, f"{dataset.name}: encode corpus", len(dataset.data.corpus)))
+                   bar(progress, f"{dataset.name}: encode corpus", len(dataset.data.corpus)))
     timings.encode_corpus_s = corpus.seconds
     timings.docs_per_s = corpus.per_second
 
@@ -103,9 +102,9 @@ def evaluate_encoder(encoder, data: DatasetArg, options: Optional[EvalOptions] =
 
     def run_for(transform=None, label=""):
         searches = search_passes(len(doc_ids), options.search) * len(query_ids)
-        bar = _bar(progress, f"{dataset.name}: search{label}", searches)
+        advance = bar(progress, f"{dataset.name}: search{label}", searches)
         started = time.perf_counter()
-        scores, indices = search(queries.vectors, corpus.vectors, options.top_k, options.search, bar, transform)
+        scores, indices = search(queries.vectors, corpus.vectors, options.top_k, options.search, advance, transform)
         elapsed = time.perf_counter() - started
         return build_run(query_ids, doc_ids, scores, indices, drop_identical), elapsed
 
@@ -126,35 +125,6 @@ def evaluate_encoder(encoder, data: DatasetArg, options: Optional[EvalOptions] =
     )
 
 
-def find_checkpoints(run_dir: str | Path) -> list[Path]:
-    """``checkpoint-<step>`` dirs in step order, then ``run_dir`` itself when it holds a final model."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError("run directory not found", run_dir)
-
-    def step(path: Path) -> tuple[int, str]:
-        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
-        return (int(match.group(1)) if match else -1, path.name)
-
-    found = sorted((p for p in run_dir.glob("checkpoint-*") if p.is_dir()), key=step)
-    if _has_weights(run_dir):
-        found.append(run_dir)
-    if not found:
-        raise UserError("no checkpoint-* directories and no final model weights here", run_dir)
-    return found
-
-
-def _has_weights(model_dir: Path) -> bool:
-    from embedkit.modeling.embedder import resolve_spec, tower_dirs
-    from embedkit.modeling.loading import weight_files
-
-    try:
-        spec = resolve_spec(model_dir)
-    except UserError:
-        return False
-    return all(weight_files(d) for d in tower_dirs(model_dir, spec) if d is not None)
-
-
 def evaluate_checkpoints(run_dir: str | Path, datasets: Sequence[DatasetArg],
                          options: Optional[EvalOptions] = None) -> CheckpointsReport:
     """Evaluate every checkpoint of a training run; ones that cannot be loaded are reported as skipped."""
@@ -162,45 +132,21 @@ def evaluate_checkpoints(run_dir: str | Path, datasets: Sequence[DatasetArg],
     loaded = load_datasets(datasets, options.split)
     out = console.get()
     results = []
-    for path in find_checkpoints(run_dir):
-        name = "final" if Path(path) == Path(run_dir) else path.name
-        try:
-            encoder = load_encoder(path, options)
-        except Exception as exc:  # a sweep reports a broken checkpoint and goes on with the others
-            reason = exc.message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-            out.info(f"[yellow]skipped[/] {name}: {reason}")
-            results.append(CheckpointResult(name, str(path), skipped=reason))
+    for model in run_models(run_dir):
+        reason = model.incomplete
+        if reason is None:
+            try:
+                encoder = load_encoder(model.path, options)
+            except Exception as exc:  # a sweep reports a broken checkpoint and goes on with the others
+                reason = exc.message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        if reason is not None:
+            out.info(f"[yellow]skipped[/] {model.name}: {reason}")
+            results.append(CheckpointResult(model.name, str(model.path), skipped=reason))
             continue
-        out.info(f"evaluating {name}")
-        results.append(CheckpointResult(name, str(path), report=evaluate_loaded(encoder, str(path), loaded, options)))
+        out.info(f"evaluating {model.name}")
+        results.append(CheckpointResult(model.name, str(model.path),
+                                        report=evaluate_loaded(encoder, str(model.path), loaded, options)))
     report = CheckpointsReport(str(run_dir), results)
     if options.output_dir is not None:
         write_checkpoints(report, options.output_dir)
     return report
-
-
-@contextlib.contextmanager
-def progress_bars(enabled: bool) -> Iterator[object]:
-    """A rich progress display on stderr (nothing when disabled or in --quiet mode)."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console.get().err, transient=False) as progress:
-        yield progress
-
-
-def _bar(progress, description: str, total: int) -> OnAdvance:
-    if progress is None:
-        return None
-    task = progress.add_task(description, total=total)
-    return lambda n: progress.advance(task, n)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from embedkit.evaluation.metrics import MAIN_SCORE, mean_over_datasets
-from embedkit.evaluation.runs import Run
+from embedkit.retrieval.runs import Run
 
 
 @dataclass

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from embedkit.filenames import MODEL_CONFIG_FILE
 from embedkit.inference.engines import Device, Engine
 from embedkit.inference.export import ExportInfo
-from embedkit.inference.runtime import TowerForward, load_tower_forwards, tower_name
+from embedkit.inference.runtime import LoadedModel, load_tower_forwards, tower_name
 from embedkit.modeling.embedder import Side
 from embedkit.modeling.encode import encode_texts
-from embedkit.modeling.spec import EmbedderSpec
-
-# Spec fields that change the embeddings a model produces (the rest is bookkeeping).
-_EMBEDDING_FIELDS = ("pooling", "normalized", "query_instruction", "passage_instruction", "query_max_len",
-                     "passage_max_len", "padding_side", "append_eos")
 
 
 class Encoder:
@@ -31,35 +25,37 @@ class Encoder:
     when the spec says so.
     """
 
-    def __init__(self, spec: EmbedderSpec, towers: dict[str, TowerForward], batch_size: int = 32):
+    def __init__(self, model: LoadedModel, batch_size: int = 32):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.spec = spec
-        self.towers = towers
+        self.spec = model.spec
+        self.towers = model.towers
+        self.identity = model.identity
         self.batch_size = batch_size
-        first = next(iter(towers.values()))
+        first = next(iter(self.towers.values()))
         self.engine: Engine = first.engine
         self.device: Device = first.device
-        config = json.loads((first.tower.weights_dir / "config.json").read_text(encoding="utf-8"))
+        self.precision: str = model.identity.precision
+        config = json.loads((first.tower.weights_dir / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
         self.dim: int = int(config["hidden_size"])
-        identity = {"weights": {name: t.tower.fingerprint for name, t in sorted(towers.items())},
-                    **{k: v for k, v in asdict(spec).items() if k in _EMBEDDING_FIELDS}}
-        # Identifies the embeddings, not the engine: every engine matches dygraph within 1e-4.
-        self.fingerprint: str = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def fingerprint(self) -> str:
+        """Names the embeddings this encoder gives (see embedkit.inference.identity)."""
+        return self.identity.digest
 
     @classmethod
     def from_model_dir(cls, path: str | Path, engine: str = "auto", overrides: Optional[dict] = None,
                        batch_size: int = 32, device: str = "auto", threads: Optional[int] = None,
-                       tensorrt: bool = False) -> Encoder:
+                       tensorrt: bool = False, precision: str = "auto") -> Encoder:
         """Load (and on first use export) the model in ``path``.
 
         ``engine``: auto, paddle, paddle-inference or onnx. ``overrides``: spec fields to set (pooling,
         normalized, instructions, max lengths...), for plain checkpoints or experiments. ``device``: auto,
-        cpu or gpu; ``tensorrt`` applies to paddle-inference on a GPU.
+        cpu or gpu; ``tensorrt`` applies to paddle-inference on a GPU; ``precision``: auto or one the engine has.
         """
-        spec, towers = load_tower_forwards(path, engine, overrides, device, threads=threads, tensorrt=tensorrt,
-                                           max_batch_size=batch_size)
-        return cls(spec, towers, batch_size)
+        return cls(load_tower_forwards(path, engine, overrides, device, threads=threads, tensorrt=tensorrt,
+                                       max_batch_size=batch_size, precision=precision), batch_size)
 
     @property
     def exports(self) -> dict[str, Optional[ExportInfo]]:

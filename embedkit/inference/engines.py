@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Literal
 
+from embedkit.choices import Device, Engine, EngineChoice, Precision
 from embedkit.errors import UserError
 
-Engine = Literal["paddle", "paddle-inference", "onnx"]
-Device = Literal["cpu", "gpu"]
-ENGINES: tuple[Engine, ...] = ("paddle", "paddle-inference", "onnx")
-ENGINE_CHOICES = ("auto", *ENGINES)
+ENGINES: tuple[str, ...] = Engine.values()
+ENGINE_CHOICES: tuple[str, ...] = EngineChoice.values()
+# What each engine computes in. Paddle's CPU kernels have no bf16 matmul, and the ONNX and Paddle Inference
+# graphs embedkit exports are fp32.
+ENGINE_PRECISIONS: dict[str, tuple[str, ...]] = {engine: (Precision.FP32.value,) for engine in ENGINES}
 
 
 class EngineUnavailableError(UserError):
@@ -39,13 +40,14 @@ def gpu_available() -> bool:
 
 
 def resolve_device(device: str = "auto") -> Device:
+    device = str(device)
     if device == "auto":
-        return "gpu" if gpu_available() else "cpu"
-    if device not in ("cpu", "gpu"):
+        return Device.GPU if gpu_available() else Device.CPU
+    if device not in Device.values():
         raise UserError(f"unknown device {device!r} (auto, cpu or gpu)")
-    if device == "gpu" and not gpu_available():
+    if device == Device.GPU and not gpu_available():
         raise UserError("--device gpu: this Paddle build has no CUDA or no GPU is visible")
-    return device
+    return Device(device)
 
 
 def onnx_available() -> bool:
@@ -53,7 +55,7 @@ def onnx_available() -> bool:
 
 
 def available_engines() -> list[Engine]:
-    return [e for e in ENGINES if e != "onnx" or onnx_available()]
+    return [Engine(e) for e in ENGINES if e != Engine.ONNX or onnx_available()]
 
 
 def resolve_engine(engine: str = "auto", device: Device = "cpu") -> Engine:
@@ -63,10 +65,21 @@ def resolve_engine(engine: str = "auto", device: Device = "cpu") -> Engine:
     measurement in benchmarks/README.md (Paddle Inference with oneDNN won some document sets and lost
     others); Paddle Inference on GPU (TensorRT-capable, and no onnxruntime-gpu needed).
     """
-    if engine == "auto":
-        return "onnx" if device == "cpu" and onnx_available() else "paddle-inference"
+    engine = str(engine)
+    if engine == EngineChoice.AUTO:
+        return Engine.ONNX if device == Device.CPU and onnx_available() else Engine.PADDLE_INFERENCE
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r} (choose from {', '.join(ENGINE_CHOICES)})")
-    if engine == "onnx" and not onnx_available():
+    if engine == Engine.ONNX and not onnx_available():
         raise UserError("engine 'onnx' needs onnxruntime, onnx and paddle2onnx: pip install onnxruntime onnx paddle2onnx")
-    return engine
+    return Engine(engine)
+
+
+def resolve_precision(engine: Engine, precision: str = "auto") -> Precision:
+    """The precision ``engine`` computes in: its first (default) one for ``auto``, else ``precision`` if it can."""
+    supported = ENGINE_PRECISIONS[str(engine)]
+    if str(precision) == "auto":
+        return Precision(supported[0])
+    if str(precision) not in supported:
+        raise UserError(f"engine {engine} computes in {', '.join(supported)} only, not {precision}", "--precision")
+    return Precision(str(precision))

@@ -22,19 +22,25 @@ from typing import Optional
 import numpy as np
 
 from embedkit import paths
+from embedkit.choices import Precision
+from embedkit.filenames import EXPORT_DIRNAME
+from embedkit.filenames import EXPORT_META_FILE as META_FILE
 from embedkit.fsutil import atomic_path, write_json
 from embedkit.inference.engines import Engine, EngineUnavailableError
+from embedkit.inference.identity import EmbeddingIdentity
 from embedkit.modeling.encode import BatchForward
 from embedkit.modeling.spec import EmbedderSpec
 from embedkit.modeling.tokenize import pad_batch, tokenize
 
-EXPORT_DIRNAME = ".embedkit-export"
-META_FILE = "export.json"
 # Bump when the layout or the exported layer changes, so older exports are rebuilt.
 EXPORT_FORMAT = 1
 ONNX_OPSET = 14
-# Max abs difference to dygraph, relative to the embedding scale when that exceeds 1 (unnormalised models).
+# fp32 graphs: max abs difference to dygraph, relative to the embedding scale when that exceeds 1
+# (unnormalised models). Reduced-precision graphs differ by design; they must keep the direction of every
+# embedding: the lowest cosine to dygraph over the check batch, per precision.
 TOLERANCE = 1e-4
+COSINE_FLOORS: dict[str, float] = {Precision.BF16.value: 0.9999, Precision.FP16.value: 0.9999,
+                                   Precision.INT8.value: 0.99}
 
 # Real sentences of very different lengths (one is cut at the max length), English and Chinese, so the
 # check covers padding, truncation and the multilingual vocabularies embedkit is used with.
@@ -82,13 +88,13 @@ def input_names(tokenizer) -> list[str]:
     return sorted(pad_batch(tokenize(tokenizer, ["x"], 8), 0))
 
 
-def export_key(engine: Engine, tower: Tower, spec: EmbedderSpec, names: list[str]) -> dict:
-    """Everything the graph depends on; the instructions and max lengths act outside it and are left out."""
+def export_key(engine: Engine, tower: Tower, identity: EmbeddingIdentity, names: list[str]) -> dict:
+    """The graph's part of the embedding identity (for ``engine``: an ONNX graph is converted from a Paddle one),
+    plus the toolchain that wrote it."""
     import paddle
 
-    key = {"format": EXPORT_FORMAT, "engine": engine, "tower": tower.name, "weights": tower.fingerprint,
-           "pooling": spec.pooling, "normalized": spec.normalized, "inputs": names, "paddle": paddle.__version__,
-           "code": _graph_code_digest()}
+    key = {"format": EXPORT_FORMAT, **identity.graph(tower.name), "engine": str(engine), "tower": tower.name,
+           "inputs": names, "paddle": paddle.__version__, "code": _graph_code_digest()}
     if engine == "onnx":
         import onnxruntime
         import paddle2onnx
@@ -157,28 +163,62 @@ def cached_export(location: Path, key: dict, files: tuple[str, ...]) -> bool:
         return False
 
 
-def check_against_dygraph(forward: BatchForward, reference: BatchForward, tokenizer, spec: EmbedderSpec,
-                          max_len: int, engine: Engine) -> float:
-    """Largest difference between ``forward`` and ``reference`` on PROBE_TEXTS (one mixed batch, one single).
+@dataclass(frozen=True)
+class ExportCheck:
+    """How far an exported graph is from the dygraph model on PROBE_TEXTS, and the bar it had to clear."""
 
-    Raises ExportMismatchError above TOLERANCE.
+    precision: str
+    max_abs_diff: float
+    min_cosine: float
+
+    @property
+    def cosine_floor(self) -> Optional[float]:
+        return COSINE_FLOORS.get(self.precision)
+
+    def passed(self) -> bool:
+        if self.cosine_floor is None:
+            return self.max_abs_diff <= TOLERANCE
+        return self.min_cosine >= self.cosine_floor
+
+    def to_dict(self) -> dict:
+        return {"precision": self.precision, "max_abs_diff_vs_dygraph": self.max_abs_diff,
+                "min_cosine_vs_dygraph": self.min_cosine,
+                **({"cosine_floor": self.cosine_floor} if self.cosine_floor is not None else {"tolerance": TOLERANCE})}
+
+
+def check_against_dygraph(forward: BatchForward, reference: BatchForward, tokenizer, spec: EmbedderSpec,
+                          max_len: int, engine: Engine, precision: str = Precision.FP32.value) -> ExportCheck:
+    """Compare ``forward`` with ``reference`` on PROBE_TEXTS (one mixed batch, one single text).
+
+    fp32 graphs must match within TOLERANCE; reduced-precision ones must keep every embedding's direction
+    (COSINE_FLOORS). Raises ExportMismatchError otherwise.
     """
     features = tokenize(tokenizer, PROBE_TEXTS, max_len, append_eos=spec.appends_eos())
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    worst = 0.0
+    worst_abs, worst_cosine = 0.0, 1.0
     for group in (features, features[-1:]):
         batch = pad_batch(group, pad_id, spec.padding_side)
         got, want = forward(batch), reference(batch)
         if got.shape != want.shape:
             raise ExportMismatchError(f"{engine} export returns shape {got.shape}, dygraph {want.shape}")
+        if not np.isfinite(got).all():  # max() and min() below would pass NaN over
+            raise ExportMismatchError(f"{engine} {precision} export returns NaN or infinite values; not cached")
         scale = max(1.0, float(np.abs(want).max()))
-        worst = max(worst, float(np.abs(got - want).max()) / scale)
-    if not worst <= TOLERANCE:  # also catches NaN
-        raise ExportMismatchError(
-            f"{engine} export differs from the dygraph model by {worst:.3g} (tolerance {TOLERANCE:g}); "
-            "not cached. Use --engine paddle meanwhile, and please report this."
-        )
-    return worst
+        worst_abs = max(worst_abs, float(np.abs(got - want).max()) / scale)
+        worst_cosine = min(worst_cosine, float(_row_cosines(got, want).min()))
+    check = ExportCheck(str(precision), worst_abs, worst_cosine)
+    if not check.passed():
+        bar = (f"min cosine {worst_cosine:.6f} (floor {check.cosine_floor})" if check.cosine_floor is not None
+               else f"{worst_abs:.3g} (tolerance {TOLERANCE:g})")
+        raise ExportMismatchError(f"{engine} {precision} export differs from the dygraph model by {bar}; "
+                                  "not cached. Use --engine paddle meanwhile, and please report this.")
+    return check
+
+
+def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1.0), 0.0)
 
 
 def build_export(location: Path, key: dict, files: tuple[str, ...],

@@ -14,7 +14,14 @@ from typing import Any, Optional
 from embedkit import console
 from embedkit.errors import UserError
 from embedkit.inference import ort, paddle_inference
-from embedkit.inference.engines import Device, Engine, EngineUnavailableError, resolve_device, resolve_engine
+from embedkit.inference.engines import (
+    Device,
+    Engine,
+    EngineUnavailableError,
+    resolve_device,
+    resolve_engine,
+    resolve_precision,
+)
 from embedkit.inference.export import (
     ONNX_OPSET,
     ExportInfo,
@@ -28,6 +35,7 @@ from embedkit.inference.export import (
     input_names,
     save_inference_model,
 )
+from embedkit.inference.identity import EmbeddingIdentity
 from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attention
 from embedkit.modeling.embedder import Side, resolve_spec, tower_dirs
 from embedkit.modeling.encode import BatchForward, dygraph_forward
@@ -100,31 +108,30 @@ class _Dygraph:
         return dygraph_forward(self.embedder(), _side(tower))
 
 
-def _export_paddle_inference(model_dir: Path, spec: EmbedderSpec, tower: Tower, tokenizer, dygraph: _Dygraph,
-                             device: Device, root: Optional[Path]) -> ExportInfo:
+def _export_paddle_inference(model_dir: Path, spec: EmbedderSpec, identity: EmbeddingIdentity, tower: Tower,
+                             tokenizer, dygraph: _Dygraph, device: Device, root: Optional[Path]) -> ExportInfo:
     names = input_names(tokenizer)
-    key = export_key("paddle-inference", tower, spec, names)
+    key = export_key("paddle-inference", tower, identity, names)
     location = export_location(model_dir, "paddle-inference", tower, key, root)
 
     def write(staged: Path) -> dict:
         console.get().info(f"exporting the {tower.name} encoder for Paddle Inference (first use only) -> {location}")
         save_inference_model(dygraph.embedder(), _side(tower), names, staged / "model", model_dir)
         forward = paddle_inference.paddle_inference_forward(staged, device)
-        diff = check_against_dygraph(forward, dygraph.forward(tower), tokenizer, spec, _max_len(spec, tower),
-                                     "paddle-inference")
-        return {"max_abs_diff_vs_dygraph": diff}
+        return check_against_dygraph(forward, dygraph.forward(tower), tokenizer, spec, _max_len(spec, tower),
+                                     "paddle-inference", identity.precision).to_dict()
 
     return build_export(location, key, paddle_inference.FILES, write)
 
 
-def _export_onnx(model_dir: Path, spec: EmbedderSpec, tower: Tower, tokenizer, dygraph: _Dygraph,
-                 device: Device, root: Optional[Path]) -> ExportInfo:
+def _export_onnx(model_dir: Path, spec: EmbedderSpec, identity: EmbeddingIdentity, tower: Tower, tokenizer,
+                 dygraph: _Dygraph, device: Device, root: Optional[Path]) -> ExportInfo:
     names = input_names(tokenizer)
-    key = export_key("onnx", tower, spec, names)
+    key = export_key("onnx", tower, identity, names)
     location = export_location(model_dir, "onnx", tower, key, root)
     if cached_export(location, key, ort.FILES):  # the Paddle Inference graph is not needed then
         return ExportInfo(location, built=False, seconds=0.0)
-    graph = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, device, root)
+    graph = _export_paddle_inference(model_dir, spec, identity, tower, tokenizer, dygraph, device, root)
 
     def write(staged: Path) -> dict:
         console.get().info(f"converting the {tower.name} encoder to ONNX (first use only) -> {location}")
@@ -134,16 +141,19 @@ def _export_onnx(model_dir: Path, spec: EmbedderSpec, tower: Tower, tokenizer, d
         final = staged / ort.MODEL_FILE
         reference = dygraph.forward(tower)
         max_len = _max_len(spec, tower)
+        def check() -> dict:
+            return check_against_dygraph(ort.onnx_forward(final, device), reference, tokenizer, spec, max_len, "onnx",
+                                         identity.precision).to_dict()
+
         try:
             fused = _fuse_attention(converted, final, tower)
-            diff = check_against_dygraph(ort.onnx_forward(final, device), reference, tokenizer, spec, max_len, "onnx")
+            checked = check()
             converted.unlink()
-            return {"max_abs_diff_vs_dygraph": diff, "fused": fused}
+            return {**checked, "fused": fused}
         except (FusionNotApplicable, ExportMismatchError) as exc:  # the converted graph is still good
             console.get().debug(f"ONNX attention fusion not used: {exc}")
             converted.replace(final)
-        diff = check_against_dygraph(ort.onnx_forward(final, device), reference, tokenizer, spec, max_len, "onnx")
-        return {"max_abs_diff_vs_dygraph": diff, "fused": None}
+        return {**check(), "fused": None}
 
     info = build_export(location, key, ort.FILES, write)
     # Building an ONNX graph includes building the Paddle Inference graph it is converted from, if that was new.
@@ -158,16 +168,26 @@ def _fuse_attention(converted: Path, out: Path, tower: Tower) -> dict[str, int]:
     return fuse_bert_attention(converted, out, heads, hidden)
 
 
+@dataclass
+class LoadedModel:
+    """A model ready to encode: its spec, the identity of the embeddings it gives, a forward per tower."""
+
+    spec: EmbedderSpec
+    identity: EmbeddingIdentity
+    towers: dict[str, TowerForward]
+
+
 def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: Optional[dict] = None,
                         device: str = "auto", towers: Optional[list[str]] = None, threads: Optional[int] = None,
                         export_root: Optional[str | Path] = None, tensorrt: bool = False,
-                        max_batch_size: int = 32) -> tuple[EmbedderSpec, dict[str, TowerForward]]:
-    """(spec, {tower name: TowerForward}) for the model in ``model_dir`` (all towers unless ``towers`` names some).
+                        max_batch_size: int = 32, precision: str = "auto") -> LoadedModel:
+    """The model in ``model_dir``, with a TowerForward per tower (all towers unless ``towers`` names some).
 
     ``model_dir`` is an embedkit output dir, a sentence-transformers dir or a plain checkpoint (``overrides``
     supply the spec fields it lacks: pooling, normalized, ...). ``threads`` defaults to the usable cores.
     ``export_root`` puts exports there instead of beside the model or in the cache (e.g. to time a fresh build).
     ``tensorrt`` (paddle-inference on GPU) builds TensorRT engines for batches up to ``max_batch_size``.
+    ``precision``: auto (the engine's default) or a Precision the engine computes in.
     """
     model_dir = Path(model_dir)
     export_root = Path(export_root) if export_root is not None else None
@@ -176,11 +196,15 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
     spec = resolve_spec(model_dir, overrides)
     resolved_device = resolve_device(device)
     resolved_engine = resolve_engine(engine, resolved_device)
+    resolved_precision = resolve_precision(resolved_engine, precision)
     if tensorrt and (resolved_device != "gpu" or resolved_engine != "paddle-inference"):
         raise UserError("TensorRT runs only with engine paddle-inference on a GPU")
+    all_towers = model_towers(model_dir, spec)
+    identity = EmbeddingIdentity.of({t.name: t.fingerprint for t in all_towers}, spec, resolved_engine,
+                                    resolved_precision)
     dygraph = _Dygraph(model_dir, overrides)
     loaded = {}
-    for tower in model_towers(model_dir, spec):
+    for tower in all_towers:
         if towers is not None and tower.name not in towers:
             continue
         tokenizer = load_tokenizer(tower.weights_dir, padding_side=spec.padding_side)
@@ -189,23 +213,25 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
             if resolved_engine == "paddle":
                 forward = dygraph.forward(tower)
             elif resolved_engine == "paddle-inference":
-                export = _export_paddle_inference(model_dir, spec, tower, tokenizer, dygraph, resolved_device,
-                                                  export_root)
+                export = _export_paddle_inference(model_dir, spec, identity, tower, tokenizer, dygraph,
+                                                  resolved_device, export_root)
                 forward = paddle_inference.paddle_inference_forward(export.path, resolved_device, threads, tensorrt,
                                                                     max_batch_size, _max_len(spec, tower))
             else:
-                export = _export_onnx(model_dir, spec, tower, tokenizer, dygraph, resolved_device, export_root)
+                export = _export_onnx(model_dir, spec, identity, tower, tokenizer, dygraph, resolved_device,
+                                      export_root)
                 forward = ort.onnx_forward(export.path / ort.MODEL_FILE, resolved_device, threads)
         except EngineUnavailableError as exc:
             if engine != "auto":
                 raise
             console.get().info(f"[yellow]{resolved_engine} is not available for this model, using "
                                f"{exc.alternative}:[/] {exc.reason}")
-            return load_tower_forwards(model_dir, exc.alternative, overrides, device, towers, threads, export_root)
+            return load_tower_forwards(model_dir, exc.alternative, overrides, device, towers, threads, export_root,
+                                       precision=precision)
         max_tokens = CPU_TOKENS_PER_BATCH if resolved_device == "cpu" else None
         loaded[tower.name] = TowerForward(tower, resolved_engine, resolved_device, forward, tokenizer, export,
                                           max_tokens)
-    return spec, loaded
+    return LoadedModel(spec, identity, loaded)
 
 
 def load_forward(model_dir: str | Path, side: Side = "passage", engine: str = "auto",
@@ -214,5 +240,5 @@ def load_forward(model_dir: str | Path, side: Side = "passage", engine: str = "a
     """The TowerForward that encodes ``side`` of the model (its ``.forward`` is the BatchForward)."""
     spec = resolve_spec(model_dir, overrides) if Path(model_dir).is_dir() else None
     wanted = [tower_name(spec, side)] if spec is not None else None
-    _, loaded = load_tower_forwards(model_dir, engine, overrides, device, wanted, threads, export_root)
-    return next(iter(loaded.values()))
+    loaded = load_tower_forwards(model_dir, engine, overrides, device, wanted, threads, export_root)
+    return next(iter(loaded.towers.values()))

@@ -6,9 +6,9 @@ passages, then run the wrapped loss on the gathered batch.
 
 Each query now sees W·B·G − 1 negatives instead of B·G − 1 at the cost of two all-gathers of the
 embeddings plus one small object all-gather of hashes and teacher scores. The local slices keep their
-gradients (see :func:`embedkit.training.distributed.gather_with_grad`); the gradient is multiplied by W so
+gradients (see :func:`embedkit.losses.distributed.gather_with_grad`); the gradient is multiplied by W so
 that after data parallel's averaging it equals single-process training on the concatenated batch (see
-:func:`embedkit.training.distributed.scale_gradient_for_data_parallel`). With one process it is the
+:func:`embedkit.losses.distributed.scale_gradient_for_data_parallel`). With one process it is the
 wrapped loss unchanged.
 
 Gathering raw or normalised embeddings is equivalent (normalisation is per row), so this wrapper goes
@@ -20,13 +20,13 @@ from __future__ import annotations
 import paddle
 from paddle import nn
 
-from embedkit.losses.inputs import LossInputs
-from embedkit.training.distributed import (
+from embedkit.losses.distributed import (
     gather_loss_inputs,
     gather_with_grad,
     scale_gradient_for_data_parallel,
     world_size,
 )
+from embedkit.losses.inputs import LossInputs
 
 
 class CrossDeviceLoss(nn.Layer):

@@ -11,46 +11,24 @@ to ``checkpoint-N`` when complete, and staging leftovers are removed here.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
 
 from embedkit.errors import UserError
+from embedkit.filenames import (
+    CHECKPOINT_PREFIX,
+    EXPORT_DIRNAME,
+    MERGED_DIR,
+    PASSAGE_TOWER_DIR,
+    QUERY_TOWER_DIR,
+    model_file_names,
+)
+from embedkit.retrieval.checkpoints import last_checkpoint
 
-CHECKPOINT_PREFIX = "checkpoint"
 STAGING_PREFIX = ".checkpoint-staging-"
-_CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)$")
-# Written first and last into a staged checkpoint (the model's spec, the trainer state); the staging rename
-# makes a checkpoint all-or-nothing, so these stand for "complete" even for dirs from other tools or crashes.
-_REQUIRED = ("embedkit.json", "trainer_state.json")
 # Files a finished run writes at the top of its output dir (removed by --overwrite, with checkpoints and logs).
 RUN_FILES = ("train_args.json", "recipe.yaml", "loss_curve.png", "README.md", "train_summary.json", "eval_before.json")
-
-
-def checkpoint_step(path: Path) -> int | None:
-    match = _CHECKPOINT_RE.match(path.name)
-    return int(match.group(1)) if match and path.is_dir() else None
-
-
-def is_complete_checkpoint(path: Path) -> bool:
-    return checkpoint_step(path) is not None and all((path / name).is_file() for name in _REQUIRED)
-
-
-def checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoints, oldest step first."""
-    found = [p for p in run_dir.iterdir() if is_complete_checkpoint(p)] if run_dir.is_dir() else []
-    return sorted(found, key=checkpoint_step)
-
-
-def checkpoint_global_step(checkpoint: Path) -> int:
-    """The optimisation step the checkpoint was taken at, from its trainer state."""
-    return int(json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
-
-
-def last_checkpoint(run_dir: Path) -> Path | None:
-    found = checkpoints(run_dir)
-    return found[-1] if found else None
 
 
 def remove_staging_leftovers(run_dir: Path) -> None:
@@ -93,7 +71,7 @@ def clear_previous_run(run_dir: Path) -> None:
             path.name.startswith(f"{CHECKPOINT_PREFIX}-")
             or path.parent == logs
             # .embedkit-export: inference graphs `embedkit eval` exported from the previous model
-            or path.name in ("merged", "query_model", "passage_model", ".embedkit-export", *RUN_FILES)
+            or path.name in (MERGED_DIR, QUERY_TOWER_DIR, PASSAGE_TOWER_DIR, EXPORT_DIRNAME, *RUN_FILES)
             or _is_model_file(path)
         )
         if not owned:
@@ -105,8 +83,5 @@ def clear_previous_run(run_dir: Path) -> None:
 
 
 def _is_model_file(path: Path) -> bool:
-    names = ("config.json", "embedkit.json", "model.safetensors", "model.safetensors.index.json",
-             "model_state.pdparams", "lora_config.json", "lora_model_state.pdparams", "vocab.txt", "tokenizer.json",
-             "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "sentencepiece.bpe.model",
-             "spm.model", "tokenizer.model", "vocab.json", "merges.txt", "chat_template.json", "generation_config.json")
-    return path.is_file() and (path.name in names or re.match(r"model-\d+-of-\d+\.safetensors$", path.name) is not None)
+    return path.is_file() and (path.name in model_file_names()
+                               or re.match(r"model-\d+-of-\d+\.safetensors$", path.name) is not None)

@@ -25,8 +25,9 @@ from embedkit.config.render import recipe_to_yaml
 from embedkit.console import Output
 from embedkit.errors import UserError
 from embedkit.fsutil import write_json, write_text
+from embedkit.retrieval.checkpoints import checkpoint_global_step
 from embedkit.training.arguments import check_device_support, training_arguments
-from embedkit.training.checkpoints import checkpoint_global_step, prepare_run_dir
+from embedkit.training.checkpoints import prepare_run_dir
 
 SUMMARY_FILE = "train_summary.json"
 EVAL_BEFORE_FILE = "eval_before.json"
@@ -82,7 +83,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     if world > 1:
         paddle.distributed.barrier()
     if not is_main:
-        from embedkit.training.checkpoints import last_checkpoint
+        from embedkit.retrieval.checkpoints import last_checkpoint
 
         resume = None if overwrite else last_checkpoint(run_dir)
     if resume is not None:

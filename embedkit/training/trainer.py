@@ -26,8 +26,9 @@ from paddlenlp.trainer import Trainer, TrainerState
 from paddlenlp.trainer.trainer import TRAINER_STATE_NAME
 
 from embedkit.fsutil import write_json
+from embedkit.retrieval.checkpoints import checkpoint_step
 from embedkit.training.batching import LengthGroupedBatchSampler
-from embedkit.training.checkpoints import STAGING_PREFIX, checkpoint_step
+from embedkit.training.checkpoints import STAGING_PREFIX
 
 LOSS_HISTORY_FILE = "loss_history.json"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedkit.inference.identity import EmbeddingIdentity
 from embedkit.modeling.spec import EmbedderSpec
 
 DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "scifact-mini"
@@ -45,8 +46,17 @@ class WordHashEncoder:
     def __init__(self, dim: int = 64, spec: EmbedderSpec | None = None):
         self.dim = dim
         self.spec = spec or EmbedderSpec(query_max_len=32, passage_max_len=64)
-        self.fingerprint = "wordhash-" + str(dim)
+        self.weights = "wordhash-" + str(dim)
+        self.precision = "fp32"
         self.calls = {"query": 0, "passage": 0}
+
+    @property
+    def identity(self) -> EmbeddingIdentity:
+        return EmbeddingIdentity.of({"shared": self.weights}, self.spec, self.engine, self.precision)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.identity.digest
 
     def _encode(self, texts, side, on_batch):
         self.calls[side] += len(texts)

@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from embedkit.evaluation import cache as cache_module
-from embedkit.evaluation.cache import EmbeddingCache
-from embedkit.evaluation.encoding import embed
 from embedkit.evaluation.pipeline import evaluate_encoder
+from embedkit.retrieval import cache as cache_module
+from embedkit.retrieval.cache import EmbeddingCache
+from embedkit.retrieval.embed import embed
 
 TEXTS = ["alpha beta", "gamma delta epsilon", "zeta"]
 
@@ -58,8 +58,17 @@ def test_side_texts_and_weights_are_part_of_the_key(word_encoder):
     assert not embed(word_encoder, TEXTS, "passage", cache).from_cache
     assert not embed(word_encoder, [*TEXTS[:2], "zeta!"], "query", cache).from_cache
     assert not embed(word_encoder, [TEXTS[1], TEXTS[0], TEXTS[2]], "query", cache).from_cache  # order matters
-    word_encoder.fingerprint = "retrained"
+    word_encoder.weights = "retrained"
     assert not embed(word_encoder, TEXTS, "query", cache).from_cache
+
+
+@pytest.mark.parametrize("attribute, value", [("precision", "bf16"), ("precision", "int8"), ("engine", "openvino")])
+def test_vectors_of_another_precision_or_engine_are_not_reused(word_encoder, attribute, value):
+    cache = EmbeddingCache()
+    embed(word_encoder, TEXTS, "passage", cache)
+    setattr(word_encoder, attribute, value)
+    assert not embed(word_encoder, TEXTS, "passage", cache).from_cache
+    assert embed(word_encoder, TEXTS, "passage", cache).from_cache  # its own entry, stored beside the fp32 one
 
 
 def test_large_entries_are_memory_mapped(word_encoder, monkeypatch):

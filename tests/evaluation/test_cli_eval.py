@@ -117,6 +117,9 @@ def test_evaluate_all_marks_the_best_checkpoint_and_skips_broken_ones(run_cli, t
     build_tiny_bert(run_dir / "checkpoint-100", demo_texts(), seed=5)
     shutil.copytree(tiny_model_template, run_dir / "checkpoint-50")
     (run_dir / "checkpoint-50" / "model.safetensors").unlink()  # config and tokenizer, weights missing
+    for step in (20, 50, 100):
+        (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    shutil.copytree(tiny_model_template, run_dir / "checkpoint-120")  # cut short: no trainer state
     shutil.copytree(tiny_model_template, run_dir, dirs_exist_ok=True)  # the final model
 
     result = run_cli("eval", "--evaluate-all", run_dir, "--data", DEMO_DATA, *FAST, "--json",
@@ -124,9 +127,10 @@ def test_evaluate_all_marks_the_best_checkpoint_and_skips_broken_ones(run_cli, t
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     names = [c["name"] for c in report["checkpoints"]]
-    assert names == ["checkpoint-20", "checkpoint-50", "checkpoint-100", "final"]
+    assert names == ["checkpoint-20", "checkpoint-50", "checkpoint-100", "checkpoint-120", "final"]
     skipped = report["checkpoints"][1]
     assert "no weights found" in skipped["skipped"] and "results" not in skipped
+    assert "incomplete checkpoint: no trainer_state.json" in report["checkpoints"][3]["skipped"]
     scores = {c["name"]: c["results"]["mean"]["ndcg_at_10"] for c in report["checkpoints"] if "results" in c}
     assert report["best"] == max(scores, key=scores.get)
     assert [c["best"] for c in report["checkpoints"]].count(True) == 1

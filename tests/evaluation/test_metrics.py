@@ -7,7 +7,7 @@ import random
 import pytest
 
 from embedkit.evaluation.metrics import HEADLINE, K_VALUES, reciprocal_ranks, score_run
-from embedkit.evaluation.runs import write_trec
+from embedkit.retrieval.runs import write_trec
 
 
 def read_trec(path) -> dict[str, dict[str, float]]:

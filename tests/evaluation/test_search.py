@@ -7,8 +7,8 @@ import pytest
 
 from embedkit.errors import UserError
 from embedkit.evaluation.matryoshka import truncation
-from embedkit.evaluation.runs import build_run
-from embedkit.evaluation.search import SearchSettings, search
+from embedkit.retrieval.runs import build_run
+from embedkit.retrieval.search import SearchSettings, search
 
 
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:

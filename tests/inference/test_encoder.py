@@ -39,9 +39,21 @@ def test_instructions_apply_to_their_side_only(tiny_bert):
     assert plain.fingerprint != prefixed.fingerprint
 
 
-def test_fingerprint_names_the_embeddings_not_the_engine(tiny_bert):
-    assert Encoder.from_model_dir(tiny_bert, engine="paddle").fingerprint == \
-        Encoder.from_model_dir(tiny_bert, engine="onnx").fingerprint
+def test_the_fingerprint_names_engine_and_precision_too(tiny_bert):
+    dygraph = Encoder.from_model_dir(tiny_bert, engine="paddle")
+    onnx = Encoder.from_model_dir(tiny_bert, engine="onnx")
+    assert (dygraph.identity.engine, onnx.identity.engine) == ("paddle", "onnx")
+    assert dygraph.precision == onnx.precision == "fp32"
+    assert dygraph.fingerprint != onnx.fingerprint
+    assert dygraph.identity.weights == onnx.identity.weights
+    assert Encoder.from_model_dir(tiny_bert, engine="onnx").fingerprint == onnx.fingerprint
+
+
+def test_a_precision_the_engine_lacks_is_refused(tiny_bert):
+    from embedkit.errors import UserError
+
+    with pytest.raises(UserError, match="--precision.*fp32 only"):
+        Encoder.from_model_dir(tiny_bert, engine="onnx", precision="bf16")
 
 
 def test_max_length_truncates(tiny_bert):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from embedkit.training.checkpoints import STAGING_PREFIX, is_complete_checkpoint, last_checkpoint, prepare_run_dir
+from embedkit.retrieval.checkpoints import is_complete_checkpoint, last_checkpoint
+from embedkit.training.checkpoints import STAGING_PREFIX, prepare_run_dir
 from tests.conftest import DEMO_DATA, REPO
 
 

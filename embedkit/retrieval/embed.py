@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 
-from embedkit.evaluation.cache import EmbeddingCache, cache_key, texts_digest
+from embedkit.choices import Side
+from embedkit.retrieval.cache import EmbeddingCache, cache_key, texts_digest
 
-Side = Literal["query", "passage"]
 CHUNK_TEXTS = 50_000
 
 
@@ -33,28 +33,17 @@ class Embedded:
         return self.vectors.shape[0] / self.seconds
 
 
-def side_settings(encoder, side: Side) -> dict:
-    """Everything besides weights and texts that changes this side's vectors."""
-    spec = encoder.spec
-    query = side == "query"
-    return {
-        "side": side,
-        "instruction": spec.query_instruction if query else spec.passage_instruction,
-        "max_len": spec.query_max_len if query else spec.passage_max_len,
-        "pooling": spec.pooling,
-        "normalized": spec.normalized,
-        "padding_side": spec.padding_side,
-    }
-
-
 def embed(encoder, texts: Sequence[str], side: Side, cache: Optional[EmbeddingCache] = None,
           on_batch: Optional[Callable[[int], None]] = None, chunk: int = CHUNK_TEXTS) -> Embedded:
-    """Vectors [N, dim] float32 for ``texts`` (rows in input order), from the cache when an entry exists."""
+    """Vectors [N, dim] float32 for ``texts`` (rows in input order), from the cache when an entry exists.
+
+    ``encoder`` is an `embedkit.inference.Encoder` or anything with its ``encode_queries``/``encode_passages``,
+    ``dim``, ``fingerprint`` and ``identity``: entries are keyed by the embedding identity, the side and the texts.
+    """
     start = time.perf_counter()
     key = None
     if cache is not None:
-        # No engine in the key: every engine gives the same embeddings within 1e-4 (embedkit.inference).
-        key = cache_key(model=encoder.fingerprint, texts=texts_digest(texts), **side_settings(encoder, side))
+        key = cache_key(identity=encoder.identity.to_dict(), side=str(side), texts=texts_digest(texts))
         cached = cache.load(key)
         if cached is not None:
             if on_batch is not None:
@@ -71,6 +60,6 @@ def embed(encoder, texts: Sequence[str], side: Side, cache: Optional[EmbeddingCa
         vectors = np.empty(shape, dtype=np.float32)
         fill(vectors)
     else:
-        meta = {"model": encoder.fingerprint, "engine": encoder.engine, **side_settings(encoder, side)}
+        meta = {"identity": encoder.identity.to_dict(), "fingerprint": encoder.fingerprint, "side": str(side)}
         vectors = cache.store(key, shape, fill, meta)
     return Embedded(vectors, time.perf_counter() - start, from_cache=False)
