@@ -26,6 +26,7 @@ import numpy as np
 
 from embedkit.benchmark.memory import PeakRss, rss_mib
 from embedkit.errors import UserError
+from embedkit.filenames import ST_MODULES_FILE
 
 REFERENCE = "sentence-transformers"
 DEFAULT_DOCS = 64
@@ -161,7 +162,7 @@ class _SentenceTransformersRunner(_Runner):
         torch.set_num_threads(threads)
         start = time.perf_counter()
         torch_device = "cuda" if device == "gpu" else "cpu"
-        if (settings.model_dir / "modules.json").is_file():
+        if (settings.model_dir / ST_MODULES_FILE).is_file():
             self.model = SentenceTransformer(str(settings.model_dir), device=torch_device)
         else:  # a plain Hugging Face checkpoint: build the same pipeline as the embedkit spec
             self.model = SentenceTransformer(modules=_st_modules(settings), device=torch_device)

@@ -6,6 +6,7 @@ its own line, and keeps memory flat however large the file is.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +19,12 @@ _HEADER_FIRST_COLUMNS = {"query-id", "query_id", "qid", "pid", "id", "_id", "doc
 
 
 def iter_lines(path: Path, issues: IssueLog, expected: str) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, text)`` for every non-blank line, without its line ending.
+    """Yield ``(line number, text)`` for every non-blank line, without its line ending (``.gz`` files unpacked).
 
     A file with no content at all is reported as empty; ``expected`` says what it should have held.
     """
     has_content = False
-    with path.open("rb") as f:
+    with (gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")) as f:
         for number, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
@@ -72,6 +73,20 @@ def iter_tsv_rows(path: Path, issues: IssueLog, max_columns: int | None = None) 
         yield number, fields
     if header_line is not None and rows == 0:
         issues.error("no rows below the header", path, header_line)
+
+
+def iter_tsv_records(path: Path, issues: IssueLog) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line number, {column: value})`` for each row of a TSV file whose first row names its columns."""
+    header: list[str] | None = None
+    for number, text in iter_lines(path, issues, "a header row, then tab-separated rows"):
+        fields = text.split("\t")
+        if header is None:
+            header = fields
+            continue
+        if len(fields) != len(header):
+            issues.error(f"expected {len(header)} tab-separated columns as in the header, got {len(fields)}", path, number)
+            continue
+        yield number, dict(zip(header, fields, strict=True))
 
 
 def json_type(value: Any) -> str:

@@ -62,8 +62,10 @@ class RetrievalFiles(Protocol):
 
 
 def passage_text(doc: Document) -> str:
-    """The text a model sees for a document: "title text", as BEIR and sentence-transformers join them."""
-    return f"{doc.title} {doc.text}".strip() if doc.title else doc.text
+    """The text a model sees for a document, in training, evaluation, benchmarks and mining alike: the title, a
+    space, the text, stripped. This is MTEB's join (``mteb._create_dataloaders._corpus_to_dict``), which
+    title-dependent sets such as MSMARCO-Title need."""
+    return f"{doc.title or ''} {doc.text}".strip()
 
 
 def load_retrieval_files(files: RetrievalFiles, split: str) -> RetrievalData:

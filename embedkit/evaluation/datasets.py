@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedkit.data import RetrievalData, load_retrieval
+from embedkit.data import RetrievalData, load_retrieval, passage_text
 
 # MTEB 2.26 drops a query's own id from its results (``ignore_identical_ids = True``) for these tasks, where
 # queries and documents share an id space. Keys are the dataset directory names BEIR and T2Ranking use; a test
@@ -37,9 +37,7 @@ class EvalDataset:
         return list(self.data.queries.values())
 
     def doc_texts(self) -> list[str]:
-        # MTEB's convention (mteb._create_dataloaders._corpus_to_dict), which title-dependent sets such as
-        # MSMARCO-Title need: the title, a space, the text, stripped.
-        return [f"{doc.title or ''} {doc.text}".strip() for doc in self.data.corpus.values()]
+        return [passage_text(doc) for doc in self.data.corpus.values()]
 
     def mteb_ignores_identical_ids(self) -> bool:
         key = "t2ranking" if self.data.format == "t2ranking" else self.name.lower()

@@ -10,8 +10,6 @@ directory; nothing else (no network, no global state), so the same input always 
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import re
 from array import array
@@ -22,6 +20,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from embedkit.data.issues import IssueLog
+from embedkit.data.lines import iter_json_objects, iter_tsv_records, iter_tsv_rows
 from embedkit.errors import UserError
 from embedkit.fsutil import atomic_path
 
@@ -220,17 +220,11 @@ def _read_table(path: Path) -> Iterator[dict[str, Any]]:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
             yield from batch.to_pylist()
     elif name.endswith((".jsonl", ".jsonl.gz")):
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise UserError(f"not valid JSON: {exc.msg}", path, lineno) from exc
+        for _, record in iter_json_objects(path, IssueLog(strict=True)):
+            yield record
     else:
-        with path.open(encoding="utf-8", newline="") as f:
-            yield from csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for _, record in iter_tsv_records(path, IssueLog(strict=True)):
+            yield record
 
 
 def _row_id(row: dict[str, Any], path: Path) -> str:
@@ -244,31 +238,17 @@ def _field(row: dict[str, Any], path: Path, *names: str) -> str:
     raise UserError(f"a row has none of the columns {', '.join(names)} (columns: {', '.join(row)})", path)
 
 
-# ---------------------------------------------------------------------------------------------
-# shared helpers
-
-
 def _require_file(path: Path) -> None:
     if not path.is_file():
         raise UserError("expected file is missing from the download", path)
 
 
 def _tsv_rows(path: Path, columns: int) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, fields)`` of a TSV whose first column is a numeric id; a header line is skipped.
-
-    The last column keeps any tabs inside it (passage text), so a row always has ``columns`` fields.
-    """
-    with path.open(encoding="utf-8", newline="") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            fields = line.split("\t", columns - 1)
-            if lineno == 1 and not fields[0].strip().isdigit():
-                continue
-            if len(fields) != columns:
-                raise UserError(f"expected {columns} tab-separated columns, got {len(fields)}", path, lineno)
-            yield lineno, fields
+    """``(line number, fields)`` of a TSV, a header row skipped; the last column keeps any tabs inside it."""
+    for lineno, fields in iter_tsv_rows(path, IssueLog(strict=True), max_columns=columns):
+        if len(fields) != columns:
+            raise UserError(f"expected {columns} tab-separated columns, got {len(fields)}", path, lineno)
+        yield lineno, fields
 
 
 def _int_id(value: str, path: Path, lineno: int) -> int:

@@ -9,11 +9,11 @@ from typing import Optional
 
 import numpy as np
 
+from embedkit.choices import Side
 from embedkit.filenames import MODEL_CONFIG_FILE
 from embedkit.inference.engines import Device, Engine
 from embedkit.inference.export import ExportInfo
 from embedkit.inference.runtime import LoadedModel, load_tower_forwards, tower_name
-from embedkit.modeling.embedder import Side
 from embedkit.modeling.encode import encode_texts
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from embedkit import console
+from embedkit.choices import Side
 from embedkit.errors import UserError
+from embedkit.filenames import MODEL_CONFIG_FILE
 from embedkit.inference import ort, paddle_inference
 from embedkit.inference.engines import (
     Device,
@@ -37,7 +39,7 @@ from embedkit.inference.export import (
 )
 from embedkit.inference.identity import EmbeddingIdentity
 from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attention
-from embedkit.modeling.embedder import Side, resolve_spec, tower_dirs
+from embedkit.modeling.embedder import resolve_spec, tower_dirs
 from embedkit.modeling.encode import BatchForward, dygraph_forward
 from embedkit.modeling.loading import load_tokenizer, model_fingerprint
 from embedkit.modeling.spec import EmbedderSpec
@@ -161,7 +163,7 @@ def _export_onnx(model_dir: Path, spec: EmbedderSpec, identity: EmbeddingIdentit
 
 
 def _fuse_attention(converted: Path, out: Path, tower: Tower) -> dict[str, int]:
-    config = json.loads((tower.weights_dir / "config.json").read_text(encoding="utf-8"))
+    config = json.loads((tower.weights_dir / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
     heads, hidden = config.get("num_attention_heads"), config.get("hidden_size")
     if not heads or not hidden:
         raise FusionNotApplicable("config.json has no num_attention_heads/hidden_size")

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import paddle
 from paddle import nn
 
+from embedkit.choices import Side
 from embedkit.errors import UserError
 from embedkit.modeling.loading import load_backbone, load_tokenizer
 from embedkit.modeling.pooling import normalize, pool
 from embedkit.modeling.spec import EmbedderSpec, read_spec
-
-Side = Literal["query", "passage"]
 
 
 class Embedder(nn.Layer):

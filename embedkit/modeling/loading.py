@@ -15,21 +15,24 @@ from typing import Literal
 
 from embedkit import paths
 from embedkit.errors import UserError
+from embedkit.filenames import (
+    ADAPTER_FILES,
+    MODEL_CONFIG_FILE,
+    TOKENIZER_FILES,
+    WEIGHT_FILES,
+    WEIGHT_SHARD_PATTERNS,
+)
 from embedkit.fsutil import update_digest
 
 WeightsFormat = Literal["paddle", "torch"]
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
-# Files that decide how a tokenizer splits text (WordPiece, BPE and SentencePiece layouts).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                   "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "sentencepiece.bpe.model",
-                   "spiece.model", "spm.model")
 # Besides the weights, these decide what a model dir embeds a text as: the architecture and the tokenisation.
-_DEFINING_FILES = ("config.json", *TOKENIZER_FILES)
+_DEFINING_FILES = (MODEL_CONFIG_FILE, *TOKENIZER_FILES)
 
 
 def weight_files(model_dir: Path) -> list[Path]:
-    found = [model_dir / name for name in _WEIGHT_FILES if (model_dir / name).is_file()]
-    found += sorted(model_dir.glob("model-*.safetensors")) + sorted(model_dir.glob("model_state-*.pdparams"))
+    found = [model_dir / name for name in WEIGHT_FILES if (model_dir / name).is_file()]
+    for pattern in WEIGHT_SHARD_PATTERNS:
+        found += sorted(model_dir.glob(pattern))
     return found
 
 
@@ -38,7 +41,7 @@ def weights_format(model_dir: str | Path) -> WeightsFormat:
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise UserError("model directory not found", model_dir)
-    if not (model_dir / "config.json").is_file():
+    if not (model_dir / MODEL_CONFIG_FILE).is_file():
         raise UserError("not a model directory: config.json is missing", model_dir)
     files = weight_files(model_dir)
     if not files:
@@ -110,11 +113,11 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
 def _unknown_architecture(model_dir: Path) -> UserError:
     import paddlenlp
 
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config = json.loads((model_dir / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
     return UserError(f"PaddleNLP {paddlenlp.__version__} has no model class for model_type "
                      f"{config.get('model_type')!r} (architectures {config.get('architectures')}); embedkit runs the "
                      "architectures PaddleNLP implements (BERT, ERNIE, RoBERTa, XLM-RoBERTa, LLaMA, Qwen2, Mistral, ...)",
-                     model_dir / "config.json")
+                     model_dir / MODEL_CONFIG_FILE)
 
 
 def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
@@ -141,7 +144,7 @@ def model_fingerprint(model_dir: str | Path) -> str:
     """
     model_dir = Path(model_dir)
     # A LoRA run's dir holds only the adapter and its config (which names the base): both define the weights.
-    adapter = [model_dir / name for name in ("lora_config.json", "lora_model_state.pdparams") if (model_dir / name).is_file()]
+    adapter = [model_dir / name for name in ADAPTER_FILES if (model_dir / name).is_file()]
     defining = [model_dir / name for name in _DEFINING_FILES if (model_dir / name).is_file()]
     files = weight_files(model_dir) + adapter + defining
     stat_key = json.dumps([(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files])

@@ -11,22 +11,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 
+from embedkit.choices import IndexKind
 from embedkit.errors import UserError
 
-IndexKind = Literal["flat", "ivf", "hnsw"]
 Transform = Callable[[np.ndarray], np.ndarray]
-INDEX_KINDS: tuple[str, ...] = ("flat", "ivf", "hnsw")
+INDEX_KINDS: tuple[str, ...] = IndexKind.values()
 # GPU faiss cannot return more than 2048 neighbours per query.
 _GPU_MAX_K = 2048
 
 
 @dataclass
 class SearchSettings:
-    index: IndexKind = "flat"
+    index: IndexKind = IndexKind.FLAT
     nprobe: int = 32  # IVF: lists visited per query
     ef_search: int = 256  # HNSW: candidate list size (raised to k when smaller)
     hnsw_m: int = 32

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from embedkit import paths
 from embedkit.errors import UserError
+from embedkit.filenames import MODEL_CONFIG_FILE
 
 PACKAGE_PREFIX = "pkg:"
 TINY_BERT = "tiny-bert"
@@ -39,7 +40,7 @@ def resolve_base_model(reference: str, texts: Callable[[], Iterable[str]], seed:
     if reference == TINY_BERT:
         return tiny_bert(list(texts()), seed)
     downloaded = paths.home() / "models" / reference
-    if (downloaded / "config.json").is_file():
+    if (downloaded / MODEL_CONFIG_FILE).is_file():
         return downloaded
     raise UserError(
         f"model_name_or_path: {reference!r} is not a directory, nor a downloaded model in {downloaded.parent} "
@@ -54,7 +55,7 @@ def package_model_dir(package: str) -> Path:
         raise UserError(f"model_name_or_path: no installed package named {package!r} (pkg:{package})")
     root = Path(next(iter(spec.submodule_search_locations)))
     for candidate in (root / "model", root):
-        if (candidate / "config.json").is_file():
+        if (candidate / MODEL_CONFIG_FILE).is_file():
             return candidate
     raise UserError(f"package {package!r} holds no model (no config.json in it or its model/ folder)", root)
 
@@ -67,7 +68,7 @@ def tiny_bert(texts: list[str], seed: int) -> Path:
         digest.update(text.encode("utf-8") + b"\0")
     digest.update(str(seed).encode())
     target = paths.cache_dir("builtin") / f"tiny-bert-{digest.hexdigest()[:16]}"
-    if not (target / "config.json").is_file():
+    if not (target / MODEL_CONFIG_FILE).is_file():
         from embedkit.fsutil import atomic_path
 
         with atomic_path(target) as staged:

@@ -19,8 +19,8 @@ import numpy as np
 
 from embedkit import paths
 from embedkit.data.train_jsonl import TrainExample
+from embedkit.filenames import TOKENIZER_FILES
 from embedkit.fsutil import atomic_path, sha256_file, write_json
-from embedkit.modeling.loading import TOKENIZER_FILES
 from embedkit.modeling.tokenize import tokenize
 
 CACHE_FORMAT = 1
