@@ -15,6 +15,7 @@ class EvalOptions:
     top_k: int = 1000
     batch_size: int = 32
     engine: str = "auto"
+    precision: str = "auto"
     # EmbedderSpec fields to set for a plain checkpoint or an experiment: pooling, normalized,
     # query_instruction, passage_instruction, query_max_len, passage_max_len.
     overrides: dict[str, Any] = field(default_factory=dict)

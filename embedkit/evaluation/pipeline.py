@@ -49,7 +49,8 @@ def load_datasets(datasets: Sequence[DatasetArg], split: str) -> list[EvalDatase
 def load_encoder(model_dir: str | Path, options: EvalOptions):
     from embedkit.inference import Encoder
 
-    return Encoder.from_model_dir(model_dir, engine=options.engine, overrides=options.overrides or None,
+    return Encoder.from_model_dir(model_dir, engine=options.engine, precision=options.precision,
+                                  overrides=options.overrides or None,
                                   batch_size=options.batch_size)
 
 
@@ -71,7 +72,8 @@ def evaluate_loaded(encoder, model_name: str, datasets: Sequence[EvalDataset], o
     cache = EmbeddingCache() if options.use_cache else None
     with progress_bars(options.show_progress) as progress:
         results = [evaluate_encoder(encoder, dataset, options, cache=cache, progress=progress) for dataset in datasets]
-    return EvalReport(model=model_name, engine=encoder.engine, fingerprint=encoder.fingerprint, dim=encoder.dim,
+    return EvalReport(model=model_name, engine=encoder.engine, precision=encoder.precision,
+                      fingerprint=encoder.fingerprint, dim=encoder.dim,
                       spec=asdict(encoder.spec), datasets=results)
 
 
@@ -80,7 +82,7 @@ def evaluate_encoder(encoder, data: DatasetArg, options: Optional[EvalOptions] =
     """Encode one dataset's queries and corpus with ``encoder``, search, and score the run.
 
     ``encoder`` is an `embedkit.inference.Encoder` (or anything with its ``encode_queries``/``encode_passages``,
-    ``spec``, ``dim``, ``engine`` and ``fingerprint``). ``cache`` None means encode without the cache.
+    ``spec``, ``dim``, ``engine``, ``precision``, ``identity`` and ``fingerprint``). ``cache`` None means encode without the cache.
     """
     options = options or EvalOptions()
     (dataset,) = load_datasets([data], options.split)

@@ -80,7 +80,8 @@ def matryoshka_table(report: EvalReport) -> Optional[Table]:
 
 
 def render_report(report: EvalReport, out: Output, title: str = "") -> None:
-    out.info(f"model [bold]{report.model}[/]  engine {report.engine}  fingerprint {report.fingerprint}")
+    out.info(f"model [bold]{report.model}[/]  engine {report.engine} ({report.precision})  "
+             f"fingerprint {report.fingerprint}")
     out.info(metrics_table(report, title))
     matryoshka = matryoshka_table(report)
     if matryoshka is not None:

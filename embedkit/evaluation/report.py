@@ -53,6 +53,7 @@ class DatasetResult:
 class EvalReport:
     model: str
     engine: str
+    precision: str
     fingerprint: str
     dim: int
     spec: dict[str, Any]
@@ -70,6 +71,7 @@ class EvalReport:
         return {
             "model": self.model,
             "engine": self.engine,
+            "precision": self.precision,
             "fingerprint": self.fingerprint,
             "dim": self.dim,
             "spec": self.spec,

@@ -165,7 +165,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     curve = plot_loss_curve(points, run_dir / "loss_curve.png", f"{run_dir.name}: training loss")
     result.loss_curve = str(curve) if curve else None
     if config.eval.data:
-        result.eval_after = _evaluate(config, run_dir, {}, out, "after training")
+        result.eval_after = _evaluate(config, run_dir, out, "after training")
     result.wall_time_s = time.perf_counter() - started
     result.files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
     write_model_card(run_dir, result.to_dict(), recipe_yaml)
@@ -222,24 +222,18 @@ def _eval_before(config: TrainConfig, base_dir: Path, spec, run_dir: Path, out: 
     stored = run_dir / EVAL_BEFORE_FILE
     if stored.is_file():
         return json.loads(stored.read_text(encoding="utf-8"))
-    overrides = {"pooling": spec.pooling, "normalized": spec.normalized, "query_instruction": spec.query_instruction,
-                 "passage_instruction": spec.passage_instruction, "query_max_len": spec.query_max_len,
-                 "passage_max_len": spec.passage_max_len}
-    result = _evaluate(config, base_dir, overrides, out, "before training")
+    result = _evaluate(config, base_dir, out, "before training", like=spec)
     write_json(stored, result)
     return result
 
 
-def _evaluate(config: TrainConfig, model_dir: Path, overrides: dict, out: Output, label: str) -> dict:
+def _evaluate(config: TrainConfig, model_dir: Path, out: Output, label: str, like=None) -> dict:
+    from embedkit.evaluation.comparison import evaluation_summary
     from embedkit.evaluation.options import EvalOptions
-    from embedkit.evaluation.pipeline import evaluate
 
-    options = EvalOptions.from_config(config.eval, show_progress=out.verbosity >= 0)
-    options.overrides = {**overrides, **options.overrides}
     out.info(f"Evaluating {label} on [bold]{config.eval.data}[/] ({config.eval.split})")
-    report = evaluate(model_dir, [config.eval.data], options)
-    return {"dataset": config.eval.data, "split": config.eval.split, "model": str(model_dir), "engine": report.engine,
-            "metrics": report.mean, "main_score": report.main_score}
+    options = EvalOptions.from_config(config.eval, show_progress=out.verbosity >= 0)
+    return evaluation_summary(model_dir, config.eval.data, options, like=like)
 
 
 def _publish_model(embedder, tokenizer, run_dir: Path) -> None:
