@@ -15,9 +15,8 @@ from typing import Literal
 
 from embedkit import paths
 from embedkit.errors import UserError
-from embedkit.filenames import LORA_CONFIG_FILE
 from embedkit.fsutil import update_digest
-from embedkit.modeling.lora import is_adapter_dir, merged_backbone
+from embedkit.modeling.lora import adapter_config, is_adapter_dir, merged_backbone
 
 WeightsFormat = Literal["paddle", "torch"]
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
@@ -109,13 +108,9 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
 
 def load_adapter_backbone(adapter_dir: str | Path, dtype: str = "float32"):
     """Base model (named in ``lora_config.json``) + adapter, merged into a plain backbone."""
-    from paddlenlp.peft import LoRAConfig, LoRAModel
+    from paddlenlp.peft import LoRAModel
 
-    adapter_dir = Path(adapter_dir)
-    config = LoRAConfig.from_pretrained(str(adapter_dir))
-    base = config.base_model_name_or_path
-    if not base or not Path(base).is_dir():
-        raise UserError(f"LoRA adapter's base model {base!r} (base_model_name_or_path in {LORA_CONFIG_FILE}) is not a directory", adapter_dir)
+    config, base = adapter_config(adapter_dir)
     lora_model = LoRAModel.from_pretrained(load_backbone(base, dtype=dtype), str(adapter_dir), lora_config=config)
     return merged_backbone(lora_model)
 

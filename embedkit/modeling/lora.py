@@ -67,6 +67,18 @@ def is_adapter_dir(model_dir: str | Path) -> bool:
     return (Path(model_dir) / LORA_CONFIG_FILE).is_file()
 
 
+def adapter_config(adapter_dir: str | Path):
+    """(``LoRAConfig``, base model dir) of an adapter directory; a UserError when the base is not a directory."""
+    from paddlenlp.peft import LoRAConfig
+
+    config = LoRAConfig.from_pretrained(str(adapter_dir))
+    base = config.base_model_name_or_path
+    if not base or not Path(base).is_dir():
+        raise UserError(f"LoRA adapter's base model {base!r} (base_model_name_or_path in {LORA_CONFIG_FILE}) "
+                        "is not a directory", adapter_dir)
+    return config, Path(base)
+
+
 def merged_backbone(lora_model):
     """The plain backbone with every adapter folded into its weights (the LoRA model is consumed)."""
     lora_model.merge()
