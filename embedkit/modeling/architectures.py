@@ -8,12 +8,14 @@ for pruning scores) and `keep_layers` / `with_layers` (the model rebuilt from a 
 
 Adding a family is one entry in `ARCHITECTURES`: build a tiny model of it, read ``backbone.named_sublayers()`` for
 the layer list's path and the projection names, check that ``output_hidden_states=True`` returns L+1 states, and
-add the family to the table in ``tests/modeling/test_architectures.py``, which checks all of that.
+add the family to the table in ``tests/modeling/test_architectures.py``, which checks all of that. A family
+PaddleNLP does not implement (Qwen3 in PaddleNLP 3.0.0b4) needs its backbone class before its entry.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,8 +39,8 @@ class Architecture:
         return f"{self.layers}.{index}."
 
 
-# BERT, ERNIE and RoBERTa attend through paddle.nn.MultiHeadAttention (q/k/v_proj, out_proj); the FFN is
-# linear1/linear2 and stays frozen, as in the original example.
+# BERT, ERNIE and RoBERTa attend through paddle.nn.MultiHeadAttention: its q/k/v and output projections are
+# adapted, the FFN (linear1/linear2) and the pooler are not.
 _MULTIHEAD_ATTENTION = (r".*\.self_attn\.(q_proj|k_proj|v_proj|out_proj)",)
 # Attention and MLP projections, as the original example and FlagEmbedding adapt decoders. qkv_proj and
 # gate_up_fused_proj are what PaddleNLP builds instead under fuse_attention_qkv / fuse_attention_ffn.
@@ -68,9 +70,12 @@ ARCHITECTURES: tuple[Architecture, ...] = (
 
 def find_architecture(model_type: str | None, architectures: Sequence[str] | None) -> Architecture:
     """The entry for a config's ``model_type`` (authoritative when present) or, without one, its ``architectures``."""
-    for entry in ARCHITECTURES:
-        if model_type in entry.model_types or (not model_type and set(architectures or ()) & set(entry.backbone_classes)):
-            return entry
+    if model_type:
+        found = [entry for entry in ARCHITECTURES if model_type in entry.model_types]
+    else:
+        found = [entry for entry in ARCHITECTURES if set(architectures or ()) & set(entry.backbone_classes)]
+    if found:
+        return found[0]
     known = ", ".join(f"{entry.name} ({'/'.join(entry.model_types)})" for entry in ARCHITECTURES)
     raise UserError(f"no architecture entry for model_type {model_type!r} (architectures {list(architectures or [])}); "
                     f"embedkit runs {known}")
@@ -78,8 +83,6 @@ def find_architecture(model_type: str | None, architectures: Sequence[str] | Non
 
 def read_architecture(model_dir: str | Path) -> Architecture:
     """The family of the model in ``model_dir``, from its ``config.json`` alone (no weights are read)."""
-    import json
-
     path = Path(model_dir) / MODEL_CONFIG_FILE
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
