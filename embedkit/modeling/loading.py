@@ -23,6 +23,7 @@ from embedkit.filenames import (
     WEIGHT_SHARD_PATTERNS,
 )
 from embedkit.fsutil import update_digest
+from embedkit.modeling.lora import adapter_config, is_adapter_dir, merged_backbone
 
 WeightsFormat = Literal["paddle", "torch"]
 # Besides the weights, these decide what a model dir embeds a text as: the architecture and the tokenisation.
@@ -96,8 +97,6 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
 
     quiet_paddlenlp()
     model_dir = Path(model_dir)
-    from embedkit.modeling.lora import is_adapter_dir, load_adapter_backbone
-
     if is_adapter_dir(model_dir):  # a LoRA run's output or checkpoint: base + adapter, merged
         return load_adapter_backbone(model_dir, dtype=dtype)
     try:
@@ -108,6 +107,15 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
         if "Unable to parse" not in str(exc):
             raise
         raise _unknown_architecture(model_dir) from None
+
+
+def load_adapter_backbone(adapter_dir: str | Path, dtype: str = "float32"):
+    """Base model (named in ``lora_config.json``) + adapter, merged into a plain backbone."""
+    from paddlenlp.peft import LoRAModel
+
+    config, base = adapter_config(adapter_dir)
+    lora_model = LoRAModel.from_pretrained(load_backbone(base, dtype=dtype), str(adapter_dir), lora_config=config)
+    return merged_backbone(lora_model)
 
 
 def _unknown_architecture(model_dir: Path) -> UserError:
