@@ -122,10 +122,12 @@ def _unknown_architecture(model_dir: Path) -> UserError:
     import paddlenlp
 
     config = json.loads((model_dir / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
+    from embedkit.modeling.architectures import ARCHITECTURES
+
+    known = ", ".join(a.name for a in ARCHITECTURES)
     return UserError(f"PaddleNLP {paddlenlp.__version__} has no model class for model_type "
-                     f"{config.get('model_type')!r} (architectures {config.get('architectures')}); embedkit runs the "
-                     "architectures PaddleNLP implements (BERT, ERNIE, RoBERTa, XLM-RoBERTa, LLaMA, Qwen2, Mistral, ...)",
-                     model_dir / MODEL_CONFIG_FILE)
+                     f"{config.get('model_type')!r} (architectures {config.get('architectures')}); embedkit runs "
+                     f"{known}", model_dir / MODEL_CONFIG_FILE)
 
 
 def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
