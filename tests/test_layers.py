@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "embedkit"
 LAYERS: list[set[str]] = [
     {"errors", "choices", "filenames", "paths"},
     {"fsutil", "console"},
-    {"progress"},
+    {"progress", "integrity"},
     {"config", "data"},
     {"modeling"},
     {"losses", "inference"},

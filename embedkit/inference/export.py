@@ -21,19 +21,20 @@ from typing import Optional
 
 import numpy as np
 
-from embedkit import paths
+from embedkit import console, paths
 from embedkit.choices import Precision
 from embedkit.filenames import EXPORT_DIRNAME
 from embedkit.filenames import EXPORT_META_FILE as META_FILE
 from embedkit.fsutil import atomic_path, write_json
 from embedkit.inference.engines import Engine, EngineUnavailableError
 from embedkit.inference.identity import EmbeddingIdentity
+from embedkit.integrity import file_records, mismatch
 from embedkit.modeling.encode import BatchForward
 from embedkit.modeling.spec import EmbedderSpec
 from embedkit.modeling.tokenize import pad_batch, tokenize
 
 # Bump when the layout or the exported layer changes, so older exports are rebuilt.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2
 ONNX_OPSET = 14
 # fp32 graphs: max abs difference to dygraph, relative to the embedding scale when that exceeds 1
 # (unnormalised models). Reduced-precision graphs differ by design; they must keep the direction of every
@@ -154,13 +155,22 @@ def export_location(model_dir: Path, engine: Engine, tower: Tower, key: dict, ro
 
 
 def cached_export(location: Path, key: dict, files: tuple[str, ...]) -> bool:
-    meta = location / META_FILE
-    if not meta.is_file() or not all((location / f).is_file() for f in files):
-        return False
+    """Whether ``location`` holds an export for ``key`` whose files match the records written with it.
+
+    A truncated or damaged graph (a kill while copying, a disk error) is rebuilt, with a warning.
+    """
     try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("key") == key
+        meta = json.loads((location / META_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
+    if not isinstance(meta, dict) or meta.get("key") != key:
+        return False
+    problem = mismatch(location, meta.get("files"))
+    if problem is None and not all(name in meta["files"] for name in files):
+        problem = "it lacks " + ", ".join(name for name in files if name not in meta["files"])
+    if problem is not None:
+        console.get().warning(f"rebuilding a damaged export {location}: {problem}")
+    return problem is None
 
 
 @dataclass(frozen=True)
@@ -233,7 +243,8 @@ def build_export(location: Path, key: dict, files: tuple[str, ...],
     with atomic_path(location) as staged:
         staged.mkdir()
         details = write(staged) or {}
-        write_json(staged / META_FILE, {"key": key, **details})
+        written = [p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()]
+        write_json(staged / META_FILE, {"key": key, **details, "files": file_records(staged, written)})
     return ExportInfo(location, built=True, seconds=time.perf_counter() - start)
 
 

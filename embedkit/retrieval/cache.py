@@ -3,7 +3,7 @@
 An entry is keyed by everything that changes the vectors: the model's weights hash, the inference engine, the
 side (query/passage) with its instruction, max length, pooling and normalisation, and a hash of the texts in
 order. It is a directory ``<embedkit home>/embeddings/<key>/`` holding ``embeddings.npy`` (float32, never
-pickle) and ``meta.json`` (shape, dtype, row count and sha256 of the array, written last), staged and renamed
+pickle) and ``meta.json`` (shape, dtype, row count and the array's size and sha256, written last), staged and renamed
 into place so an interrupted run leaves no partial entry. Every load verifies the entry against its meta; one
 that does not verify (damaged, truncated, edited) is removed and encoded again. Large entries are
 memory-mapped on load.
@@ -24,7 +24,8 @@ import numpy as np
 
 from embedkit import console, paths
 from embedkit.errors import UserError
-from embedkit.fsutil import atomic_path, no_space_message, sha256_file
+from embedkit.fsutil import atomic_path, no_space_message
+from embedkit.integrity import file_records, mismatch
 
 ARRAY_FILE = "embeddings.npy"
 META_FILE = "meta.json"
@@ -64,8 +65,7 @@ class EmbeddingCache:
             return None
         problem = _verify(entry)
         if problem is not None:
-            console.get().info(f"[yellow]discarding a damaged embedding cache entry[/] {entry}: {problem}; "
-                               "encoding again")
+            console.get().warning(f"discarding a damaged embedding cache entry {entry}: {problem}; encoding again")
             shutil.rmtree(entry, ignore_errors=True)  # under the cache root, named by its key: embedkit's own
             return None
         array_path = entry / ARRAY_FILE
@@ -94,7 +94,7 @@ class EmbeddingCache:
                 raise UserError("the model gave NaN or infinite embeddings (damaged weights, or an overflow in "
                                 "reduced precision); nothing was cached")
             record = {**meta, "shape": list(shape), "dtype": DTYPE, "rows": shape[0],
-                      "sha256": sha256_file(array_path), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                      "files": file_records(staged, [ARRAY_FILE]), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             with no_space_message(target):
                 (staged / META_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
                                                 encoding="utf-8")
@@ -119,17 +119,17 @@ def _verify(entry: Path) -> Optional[str]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return f"{META_FILE} is missing or unreadable"
-    if not isinstance(meta, dict) or not {"shape", "dtype", "sha256"} <= set(meta):
-        return f"{META_FILE} lacks the shape, dtype or checksum"
+    if not isinstance(meta, dict) or not {"shape", "dtype", "files"} <= set(meta):
+        return f"{META_FILE} lacks the shape, dtype or file records"
+    problem = mismatch(entry, meta["files"])
+    if problem is not None:
+        return problem
     try:
         array = np.load(array_path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         return f"{ARRAY_FILE} is unreadable ({exc})"
     if list(array.shape) != list(meta["shape"]) or str(array.dtype) != meta["dtype"]:
         return f"{ARRAY_FILE} holds {list(array.shape)} {array.dtype}, {META_FILE} says {meta['shape']} {meta['dtype']}"
-    del array
-    if sha256_file(array_path) != meta["sha256"]:
-        return f"{ARRAY_FILE} does not match its checksum"
     return None
 
 

@@ -76,7 +76,8 @@ def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[in
                                                  seed=config.seed))
                 return tokenize_examples(examples, tokenizer, settings, on_progress=on_progress)
 
-            tokens, hit = cached(cache_key(hashes, tokenizer, settings, subsample), build, {"sources": hashes})
+            tokens, hit = cached(cache_key(hashes, tokenizer, settings, subsample), build, {"sources": hashes},
+                                 len(tokenizer))
             parts.append(tokens)
             sources.append(DataSource("jsonl", hashes, len(tokens), hit))
     else:
@@ -97,7 +98,8 @@ def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[in
                                      on_progress=on_progress)
 
         extra = {**subsample, "split": split, "fill_from_corpus": fill_from_corpus}
-        tokens, hit = cached(cache_key(hashes, tokenizer, settings, extra), build, {"sources": hashes, "split": split})
+        tokens, hit = cached(cache_key(hashes, tokenizer, settings, extra), build, {"sources": hashes, "split": split},
+                             len(tokenizer))
         parts.append(tokens)
         sources.append(DataSource(files.format, hashes, len(tokens), hit))
     tokens = TokenizedExamples.concat(parts)

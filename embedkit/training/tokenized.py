@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
-from embedkit import paths
+from embedkit import console, paths
 from embedkit.data.train_jsonl import TrainExample
 from embedkit.filenames import TOKENIZER_FILES
 from embedkit.fsutil import atomic_path, sha256_file, write_json
+from embedkit.integrity import file_records, mismatch
 from embedkit.modeling.tokenize import tokenize
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+META_FILE = "meta.json"
 
 
 @dataclass
@@ -104,14 +108,37 @@ class TokenizedExamples:
             fill_pool=np.concatenate([p.fill_pool + b for p, b in zip(parts, p_base, strict=True)]).astype(np.int32),
         )
 
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path) -> list[str]:
+        """Write one .npy per array; returns the file names."""
+        written = []
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, Ragged):
-                np.save(directory / f"{f.name}.values.npy", value.values, allow_pickle=False)
-                np.save(directory / f"{f.name}.offsets.npy", value.offsets, allow_pickle=False)
-            else:
-                np.save(directory / f"{f.name}.npy", value, allow_pickle=False)
+            arrays = ({f"{f.name}.values.npy": value.values, f"{f.name}.offsets.npy": value.offsets}
+                      if isinstance(value, Ragged) else {f"{f.name}.npy": value})
+            for name, array in arrays.items():
+                np.save(directory / name, array, allow_pickle=False)
+                written.append(name)
+        return written
+
+    def inconsistency(self, vocab_size: int) -> Optional[str]:
+        """Why these arrays cannot be training data for a tokenizer of ``vocab_size`` tokens (None if they can)."""
+        for name in ("query_tokens", "passage_tokens", "example_pos", "example_neg", "pos_scores", "neg_scores"):
+            ragged = getattr(self, name)
+            offsets = ragged.offsets
+            if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ragged.values) or (np.diff(offsets) < 0).any():
+                return f"{name}: offsets do not partition its values"
+        for name in ("query_tokens", "passage_tokens"):
+            values = getattr(self, name).values
+            if len(values) and (values.min() < 0 or values.max() >= vocab_size):
+                return f"{name}: token ids outside the vocabulary (0..{vocab_size - 1})"
+        rows = {"example_query": (self.example_query, len(self.query_tokens)),
+                "example_pos": (self.example_pos.values, len(self.passage_tokens)),
+                "example_neg": (self.example_neg.values, len(self.passage_tokens)),
+                "fill_pool": (self.fill_pool, len(self.passage_tokens))}
+        for name, (values, bound) in rows.items():
+            if len(values) and (values.min() < 0 or values.max() >= bound):
+                return f"{name}: rows outside 0..{bound - 1}"
+        return None
 
     @classmethod
     def load(cls, directory: Path) -> TokenizedExamples:
@@ -151,19 +178,45 @@ def cache_key(source_hashes: dict[str, str], tokenizer, settings: TokenizeSettin
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def cached(key: str, build: Callable[[], TokenizedExamples], describe: dict) -> tuple[TokenizedExamples, bool]:
-    """The cached entry for ``key``, or ``build()`` stored atomically under it; also whether it was a hit."""
+def cached(key: str, build: Callable[[], TokenizedExamples], describe: dict,
+           vocab_size: int) -> tuple[TokenizedExamples, bool]:
+    """The cached entry for ``key``, or ``build()`` stored atomically under it; also whether it was a hit.
+
+    An entry is used only when its files match the records in its ``meta.json`` (written last) and its arrays
+    are consistent with the tokenizer; otherwise it is discarded with a warning and built again.
+    """
     target = paths.cache_dir("tokenized") / key
-    if (target / "meta.json").is_file():
-        return TokenizedExamples.load(target), True
+    if target.is_dir():
+        loaded, problem = _verified(target, vocab_size)
+        if loaded is not None:
+            return loaded, True
+        console.get().warning(f"discarding a damaged tokenisation cache entry {target}: {problem}; "
+                              "tokenising again")
+        shutil.rmtree(target, ignore_errors=True)  # under the cache root, named by its key: embedkit's own
     data = build()
     with atomic_path(target) as staged:
         staged.mkdir()
-        data.save(staged)
-        write_json(staged / "meta.json", {"format": CACHE_FORMAT, "examples": len(data),
-                                          "queries": len(data.query_tokens), "passages": len(data.passage_tokens),
-                                          **describe})
+        names = data.save(staged)
+        write_json(staged / META_FILE, {"format": CACHE_FORMAT, "examples": len(data),
+                                        "queries": len(data.query_tokens), "passages": len(data.passage_tokens),
+                                        "files": file_records(staged, names), **describe})
     return data, False
+
+
+def _verified(entry: Path, vocab_size: int) -> tuple[Optional[TokenizedExamples], Optional[str]]:
+    try:
+        meta = json.loads((entry / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None, f"{META_FILE} is missing or unreadable"
+    problem = mismatch(entry, meta.get("files") if isinstance(meta, dict) else None)
+    if problem is not None:
+        return None, problem
+    try:
+        data = TokenizedExamples.load(entry)
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable arrays ({exc})"
+    problem = data.inconsistency(vocab_size)
+    return (None, problem) if problem is not None else (data, None)
 
 
 class _Interner:

@@ -14,8 +14,16 @@ import pytest
 from paddle import nn
 
 from embedkit.errors import UserError
-from embedkit.modeling.architectures import (ARCHITECTURES, architecture_of, find_architecture, hidden_states,
-                                             keep_layers, layer_list, read_architecture, with_layers)
+from embedkit.modeling.architectures import (
+    ARCHITECTURES,
+    architecture_of,
+    find_architecture,
+    hidden_states,
+    keep_layers,
+    layer_list,
+    read_architecture,
+    with_layers,
+)
 from embedkit.modeling.loading import load_backbone
 from embedkit.modeling.lora import apply_lora
 

@@ -76,3 +76,75 @@ def test_a_full_disk_while_caching_is_an_exit_2_message_and_leaves_nothing(tiny_
     assert result.exit_code == 2
     assert "no space left on device" in result.stderr and "Traceback" not in result.stderr
     assert list((embedkit_home / "embeddings").iterdir()) == []  # no entry and no staging dir
+
+
+def tokenised_entry(tiny_model, key="entry"):
+    from embedkit.data import TrainExample
+    from embedkit.modeling.loading import load_tokenizer
+    from embedkit.training.tokenized import TokenizeSettings, cached, tokenize_examples
+
+    tokenizer = load_tokenizer(tiny_model)
+    examples = [TrainExample(query=f"query {i} about cells", pos=[f"passage {i} on cells"], neg=["other text"])
+                for i in range(6)]
+    calls = []
+
+    def build():
+        calls.append(1)
+        return tokenize_examples(examples, tokenizer, TokenizeSettings(32, 64, "", ""))
+
+    return lambda: (*cached(key, build, {}, len(tokenizer)), len(calls))
+
+
+def reseal(entry: Path) -> None:
+    """Recompute the file records, as a buggy writer would have: only the content checks can catch it then."""
+    from embedkit.integrity import file_records
+
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["files"] = file_records(entry, meta["files"])
+    (entry / "meta.json").write_text(json.dumps(meta))
+
+
+TOKEN_DAMAGE = {
+    "truncated array": lambda e: (e / "passage_tokens.values.npy").write_bytes(
+        (e / "passage_tokens.values.npy").read_bytes()[:-8]),
+    "token ids out of range": lambda e: (np.save(e / "query_tokens.values.npy",
+                                                 np.load(e / "query_tokens.values.npy") + 10**6), reseal(e)),
+    "offsets past the values": lambda e: (np.save(e / "example_pos.offsets.npy",
+                                                  np.load(e / "example_pos.offsets.npy") * 3), reseal(e)),
+    "meta.json missing": lambda e: (e / "meta.json").unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", TOKEN_DAMAGE, ids=list(TOKEN_DAMAGE))
+def test_a_damaged_tokenisation_cache_entry_is_rebuilt(damage, tiny_model, embedkit_home, capsys):
+    load = tokenised_entry(tiny_model)
+    fresh, hit, _ = load()
+    assert not hit and load()[1]  # stored, then read back
+    TOKEN_DAMAGE[damage](embedkit_home / "tokenized" / "entry")
+
+    rebuilt, hit, builds = load()
+    assert not hit and builds == 2
+    assert "discarding a damaged tokenisation cache entry" in capsys.readouterr().err
+    np.testing.assert_array_equal(rebuilt.query_tokens.values, fresh.query_tokens.values)
+    np.testing.assert_array_equal(rebuilt.example_pos.offsets, fresh.example_pos.offsets)
+    assert load()[1]
+
+
+@pytest.mark.parametrize("engine, graph", [("onnx", "onnx-shared/model.onnx"),
+                                           ("paddle-inference", "paddle-inference-shared/model.pdiparams")])
+def test_a_truncated_export_is_rebuilt(engine, graph, tiny_model, tmp_path, run_cli):
+    import shutil
+
+    model = Path(shutil.copytree(tiny_model, tmp_path / "model"))
+    args = ("--data", DEMO_DATA, "--engine", engine, "--no-cache", "--json")
+    fresh = json.loads(run_cli("eval", model, *args).stdout)["mean"]
+    path = model / ".embedkit-export" / graph
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    truncated = path.stat().st_size
+
+    result = run_cli("eval", model, *args)
+    assert result.exit_code == 0, result.stderr
+    assert "rebuilding a damaged export" in result.stderr
+    assert f"{Path(graph).name} has {truncated} bytes" in result.stderr.replace("\n", "")
+    assert json.loads(result.stdout)["mean"] == pytest.approx(fresh, abs=1e-6)
+    assert "rebuilding" not in run_cli("eval", model, *args).stderr
