@@ -1,3 +1,3 @@
-"""embedkit: train, evaluate, benchmark, prune and quantize text-embedding models on PaddlePaddle."""
+"""embedkit: train, evaluate and benchmark text-embedding models on PaddlePaddle; encode texts with them."""
 
 __version__ = "0.1.0"
