@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -13,13 +13,8 @@ from embedkit.cli.options import (
     BatchSizeOpt,
     DeviceOpt,
     EngineOpt,
-    MaxLengthOpt,
-    NormalizeOpt,
-    PassageInstructionOpt,
-    PoolingOpt,
-    QueryInstructionOpt,
-    QueryMaxLengthOpt,
     ThreadsOpt,
+    embedding_options,
     output_options,
     spec_overrides,
 )
@@ -28,6 +23,7 @@ from embedkit.console import Output
 
 
 @output_options
+@embedding_options
 def encode_command(
     model: Annotated[Path, typer.Argument(metavar="MODEL", help="Model directory (any that eval takes).")],
     texts: Annotated[Path, typer.Option("--input", metavar="FILE", help=".txt (one text per line, no blank lines) or .jsonl (a \"text\" field per line).")],
@@ -37,21 +33,16 @@ def encode_command(
     batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
-    pooling: PoolingOpt = None,
-    normalize: NormalizeOpt = None,
-    query_instruction: QueryInstructionOpt = None,
-    passage_instruction: PassageInstructionOpt = None,
-    max_length: MaxLengthOpt = None,
-    query_max_length: QueryMaxLengthOpt = None,
     *,
+    embedding: dict[str, Any],
     out: Output,
 ) -> None:
     """Encode texts into an .npy array of embeddings (rows in input order), through the fastest engine here."""
     from embedkit.inference.encode_file import encode_file
 
-    overrides = spec_overrides(pooling, normalize, query_instruction, passage_instruction, max_length, query_max_length)
     # Only what was given, so Encoder's own defaults (engine auto, batch size 32) apply otherwise.
-    given = {"engine": engine, "batch_size": batch_size, "threads": threads, "overrides": overrides or None}
+    given = {"engine": engine, "batch_size": batch_size, "threads": threads,
+             "overrides": spec_overrides(embedding) or None}
     encoded = encode_file(model, texts, side, output, device=device,
                           **{name: value for name, value in given.items() if value is not None})
     out.result(encoded.to_dict())

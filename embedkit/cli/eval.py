@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -11,14 +11,9 @@ from embedkit.choices import IndexKind
 from embedkit.cli.options import (
     BatchSizeOpt,
     EngineOpt,
-    MaxLengthOpt,
-    NormalizeOpt,
-    PassageInstructionOpt,
-    PoolingOpt,
-    QueryInstructionOpt,
-    QueryMaxLengthOpt,
     RecipeOpt,
     SetOpt,
+    embedding_options,
     output_options,
 )
 from embedkit.cli.params import choice_option, count_option
@@ -26,6 +21,7 @@ from embedkit.console import Output
 
 
 @output_options
+@embedding_options
 def eval_command(
     model: Annotated[Optional[Path], typer.Argument(metavar="MODEL", help="Model directory (embedkit output, sentence-transformers dir or plain checkpoint).")] = None,
     data: Annotated[Optional[list[Path]], typer.Option("--data", metavar="DIR", help="BEIR or T2Ranking directory (repeatable: several datasets get a mean row).")] = None,
@@ -38,12 +34,6 @@ def eval_command(
     index: Annotated[str, choice_option(IndexKind, "--index", help="flat (exact), ivf or hnsw (approximate); --mteb uses MTEB's own exact search.")] = IndexKind.FLAT.value,
     nprobe: Annotated[int, count_option("--nprobe", help="IVF lists probed per query.")] = 32,
     ef_search: Annotated[int, typer.Option(help="HNSW search breadth (at least --top-k is used).")] = 256,
-    pooling: PoolingOpt = None,
-    normalize: NormalizeOpt = None,
-    query_instruction: QueryInstructionOpt = None,
-    passage_instruction: PassageInstructionOpt = None,
-    max_length: MaxLengthOpt = None,
-    query_max_length: QueryMaxLengthOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode again, ignoring and not filling the embedding cache.")] = False,
     dims: Annotated[Optional[str], typer.Option(metavar="D,...", help="Matryoshka: also evaluate embeddings truncated to these dims (NDCG@10 curve PNG in --output).")] = None,
     ignore_identical_ids: Annotated[Optional[bool], typer.Option("--ignore-identical-ids/--keep-identical-ids", help="Drop a query's own id from its results (default: as MTEB does for the dataset).")] = None,
@@ -51,6 +41,7 @@ def eval_command(
     recipe: RecipeOpt = None,
     overrides: SetOpt = None,
     *,
+    embedding: dict[str, Any],
     out: Output,
 ) -> None:
     """Evaluate a model on retrieval data: NDCG, MRR, Recall, MAP and P at MTEB's cut-offs, computed as MTEB does."""
@@ -59,9 +50,7 @@ def eval_command(
     request = EvalRequest(
         model=model, data=data or [], mteb=mteb_tasks, evaluate_all=evaluate_all, recipe=recipe,
         overrides_set=overrides or [], split=split, engine=engine, batch_size=batch_size, top_k=top_k, index=index,
-        nprobe=nprobe, ef_search=ef_search, pooling=pooling, normalize=normalize, query_instruction=query_instruction,
-        passage_instruction=passage_instruction, max_length=max_length, query_max_length=query_max_length,
-        use_cache=not no_cache, dims=dims, ignore_identical_ids=ignore_identical_ids, output=output,
+        nprobe=nprobe, ef_search=ef_search, **embedding, use_cache=not no_cache, dims=dims, ignore_identical_ids=ignore_identical_ids, output=output,
         show_progress=out.verbosity >= 0,
     )
     render(run_eval_command(request), out, output)
