@@ -1,25 +1,12 @@
-"""Fixtures for the CLI tests: a tiny BERT, texts to encode, and a guard that no model is loaded."""
+"""Fixtures for the CLI tests: a tiny BERT and a guard that no model is loaded."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
-
-DEMO_DATA = Path(__file__).resolve().parents[2] / "demo" / "scifact-mini"
-
-
-def corpus_texts(n: int) -> list[str]:
-    """The demo corpus's first ``n`` documents: lengths from a few words to a few hundred tokens."""
-    with (DEMO_DATA / "corpus.jsonl").open(encoding="utf-8") as handle:
-        docs = [json.loads(line) for _, line in zip(range(n), handle, strict=False)]
-    return [f"{d['title']} {d['text']}".strip() for d in docs]
-
-
-# Short texts between long ones, so length-sorted batching would show if rows came back in batch order.
-TEXTS = ["cells", *corpus_texts(3), "a short query about protein folding", *corpus_texts(6)[3:], "x"]
+from cli_support import corpus_texts
 
 
 @pytest.fixture(scope="session")

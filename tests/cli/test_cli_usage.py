@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DEMO_DATA
+from cli_support import DEMO_DATA
 
 import embedkit
 from embedkit.filenames import EXPORT_DIRNAME

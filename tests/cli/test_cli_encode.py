@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TEXTS
+from cli_support import TEXTS
 
 from embedkit.inference import Encoder
 
