@@ -1,7 +1,7 @@
 """Typer options whose values are checked while the command line is parsed, before any work starts.
 
-Both kinds raise a usage error that names the flag (``--docs must be at least 1, got 0``): the same words
-the services use for the same mistakes, so a message does not depend on which layer caught it.
+Both kinds raise a usage error that names the flag, in the form the services' own checks use
+(``--nproc must be at least 1, got 0``).
 """
 
 from __future__ import annotations

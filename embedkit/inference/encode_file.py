@@ -27,7 +27,7 @@ class EncodedFile:
         return self.shape[0] / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"shape": list(self.shape), "seconds": round(self.seconds, 3),
+        return {"shape": list(self.shape), "seconds": self.seconds,
                 "texts_per_s": round(self.texts_per_s, 1), "engine": self.engine, "output": str(self.output)}
 
 
