@@ -1,4 +1,4 @@
-"""embedkit: train, evaluate and benchmark text-embedding models on PaddlePaddle."""
+"""embedkit: train, evaluate and benchmark text-embedding models on PaddlePaddle; encode texts with them."""
 
 from __future__ import annotations
 

@@ -150,7 +150,7 @@ def test_hidden_states_are_the_embeddings_output_then_each_layers_output(name, t
     assert backbone.training  # the caller's mode is restored
     assert len(states) == LAYERS + 1 and all(s.shape == [2, 6, 32] for s in states)
     np.testing.assert_array_equal(states[0].numpy(), seen_inputs[0].numpy())
-    for after_layer, seen in zip(states[1:LAYERS], seen_outputs[:LAYERS - 1]):
+    for after_layer, seen in zip(states[1:LAYERS], seen_outputs[:LAYERS - 1], strict=True):
         np.testing.assert_array_equal(after_layer.numpy(), seen.numpy())
     backbone.eval()
     last = backbone(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
