@@ -27,7 +27,12 @@ def check_command(
     """Validate a dataset and print counts, length statistics and problems."""
     from embedkit.data.check import check_dataset, render_report
 
-    report = check_dataset(path, tokenizer=tokenizer, split=split)
+    def load_tokenizer():
+        from embedkit.modeling.loading import load_tokenizer
+
+        return load_tokenizer(tokenizer)
+
+    report = check_dataset(path, tokenizer=load_tokenizer if tokenizer else None, split=split)
     render_report(report, out)
     if report.errors:
         # sys.exit, not typer.Exit: under main()'s standalone_mode=False click returns typer.Exit's code

@@ -40,16 +40,9 @@ NormalizeOpt = Annotated[Optional[bool], typer.Option(
 
 def spec_overrides(embedding: dict[str, Any]) -> dict[str, Any]:
     """The EmbedderSpec fields that `embedding_options`' values set, for `Encoder.from_model_dir(overrides=...)`."""
-    query_max_length = embedding.get("query_max_length")
-    fields = {
-        "pooling": embedding.get("pooling"),
-        "normalized": embedding.get("normalize"),
-        "query_instruction": embedding.get("query_instruction"),
-        "passage_instruction": embedding.get("passage_instruction"),
-        "passage_max_len": embedding.get("max_length"),
-        "query_max_len": query_max_length if query_max_length is not None else embedding.get("max_length"),
-    }
-    return {k: v for k, v in fields.items() if v is not None}
+    from embedkit.modeling.overrides import embedding_overrides
+
+    return embedding_overrides(**embedding)
 
 
 def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:

@@ -7,8 +7,10 @@ Line-level problems are collected (up to a cap) instead of stopping at the first
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -59,8 +61,12 @@ class CheckReport:
         return payload
 
 
-def check_dataset(path: str | Path, tokenizer: str | None = None, split: str | None = None) -> CheckReport:
-    """Check a training JSONL file/directory, or a BEIR/T2Ranking directory (every split unless ``split``)."""
+def check_dataset(path: str | Path, tokenizer: Callable[[], Any] | None = None, split: str | None = None) -> CheckReport:
+    """Check a training JSONL file/directory, or a BEIR/T2Ranking directory (every split unless ``split``).
+
+    ``tokenizer`` loads the tokenizer for token-length statistics; it is called once the data's layout has
+    been checked, so a mistyped path fails in a second, not after the tokenizer loads.
+    """
     path = Path(path)
     issues = IssueLog(strict=False, cap=MAX_ISSUES)
     fmt = detect_format(path)
@@ -68,7 +74,7 @@ def check_dataset(path: str | Path, tokenizer: str | None = None, split: str | N
         if split is not None:
             raise UserError("--split applies to BEIR and T2Ranking directories, not to training JSONL", path)
         train_jsonl_files(path)  # a directory without *.jsonl fails here, before the tokenizer loads
-        meter = LengthMeter(("queries", "positives", "negatives"), tokenizer)
+        meter = LengthMeter(("queries", "positives", "negatives"), tokenizer() if tokenizer else None)
         counts = _check_train(path, meter, issues)
         splits: dict[str, dict[str, int]] = {}
         lengths = meter.stats()
@@ -81,7 +87,7 @@ def check_dataset(path: str | Path, tokenizer: str | None = None, split: str | N
         for name in chosen:
             files.qrels_path(name)  # an unknown split fails here, before the corpus is read
             files.queries_path(name)
-        meter = LengthMeter(("queries", "documents"), tokenizer)
+        meter = LengthMeter(("queries", "documents"), tokenizer() if tokenizer else None)
         counts, splits = _check_retrieval(files, chosen, meter, issues)
         lengths = meter.stats()
         passages_p95 = lengths["documents"].p95

@@ -5,10 +5,7 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from embedkit.errors import UserError
 
 _BATCH = 256  # texts per tokenizer call: batching is much faster than one call per text
 
@@ -36,8 +33,8 @@ def _nearest_rank(ordered: list[int], percent: int) -> int:
 class LengthMeter:
     """Collects the lengths of texts by field (such as "queries"), batching texts through the tokenizer."""
 
-    def __init__(self, fields: tuple[str, ...], tokenizer_dir: str | None = None):
-        self.tokenizer = load_tokenizer(tokenizer_dir) if tokenizer_dir else None
+    def __init__(self, fields: tuple[str, ...], tokenizer: Any = None):
+        self.tokenizer = tokenizer
         self.unit = "tokens" if self.tokenizer else "characters"
         self._lengths = {name: array("I") for name in fields}
         self._pending: dict[str, list[str]] = {name: [] for name in fields}
@@ -79,15 +76,3 @@ class LengthMeter:
             )
             self._lengths[field].extend(len(ids) for ids in encoded["input_ids"])
             pending.clear()
-
-
-def load_tokenizer(model_dir: str) -> Any:
-    path = Path(model_dir)
-    if not path.is_dir():
-        raise UserError("tokenizer directory not found: expected a local model directory with tokenizer files", path)
-    from paddlenlp.transformers import AutoTokenizer  # imported here: paddlenlp takes seconds to import
-
-    try:
-        return AutoTokenizer.from_pretrained(str(path))
-    except Exception as exc:  # from_pretrained fails in many ways on an unusable directory; all are the user's to fix
-        raise UserError(f"cannot load a tokenizer from this directory: {exc}", path) from None

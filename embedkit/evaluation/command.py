@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from embedkit.console import Output
 from embedkit.errors import UserError
 from embedkit.evaluation.options import EvalOptions
 from embedkit.evaluation.report import CheckpointsReport, EvalReport
+from embedkit.modeling.overrides import embedding_overrides
 from embedkit.retrieval.search import SearchSettings
 
 if TYPE_CHECKING:
@@ -66,22 +67,6 @@ def parse_dims(text: Optional[str]) -> list[int]:
     return dims
 
 
-def spec_overrides(request: EvalRequest) -> dict[str, Any]:
-    """EmbedderSpec fields from flags; ``--max-length`` covers queries too unless ``--query-max-length`` is given."""
-    overrides = {
-        "pooling": request.pooling,
-        "normalized": request.normalize,
-        "query_instruction": request.query_instruction,
-        "passage_instruction": request.passage_instruction,
-        "passage_max_len": request.max_length,
-        "query_max_len": request.query_max_length if request.query_max_length is not None else request.max_length,
-    }
-    for key in ("passage_max_len", "query_max_len"):
-        if overrides[key] is not None and overrides[key] < 1:
-            raise UserError(f"max length must be positive, got {overrides[key]}", "--max-length")
-    return {k: v for k, v in overrides.items() if v is not None}
-
-
 def build_options(request: EvalRequest) -> tuple[EvalOptions, list[Path], Optional[Path]]:
     """(options, data dirs, model dir): flags first, then the recipe's ``eval:`` section, then defaults."""
     data, model = list(request.data), request.model
@@ -97,7 +82,9 @@ def build_options(request: EvalRequest) -> tuple[EvalOptions, list[Path], Option
             model = Path(recipe.output_dir)
     elif request.overrides_set:
         raise UserError("--set needs --recipe", "--set")
-    options.overrides = {**options.overrides, **spec_overrides(request)}
+    options.overrides = {**options.overrides, **embedding_overrides(
+        request.pooling, request.normalize, request.query_instruction, request.passage_instruction,
+        request.max_length, request.query_max_length)}
     for name in ("split", "engine", "batch_size", "top_k"):
         value = getattr(request, name)
         if value is not None:

@@ -134,11 +134,14 @@ def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
     from paddlenlp.transformers import AutoTokenizer
 
     model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise UserError("tokenizer directory not found: expected a local model directory with tokenizer files",
+                        model_dir)
     try:
         # The fast (Rust) tokenizer where one exists: PaddleNLP's Python BertTokenizer splits symbols such as
         # "±" differently from Hugging Face's (182 of 5,183 SciFact docs tokenise differently), and is ~5x slower.
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001  (a broken tokenizer dir fails in many ways, all the user's to fix)
         raise UserError(f"cannot load a tokenizer: {exc}", model_dir) from None
     tokenizer.padding_side = padding_side
     if tokenizer.pad_token is None:
