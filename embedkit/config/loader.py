@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-from embedkit.config.validation import Schema, Source, parse_yaml_value, read_yaml, takes_text, validate
+from embedkit.config.validation import Schema, Source, parse_yaml_value, read_yaml, source_of, takes_text, validate
 from embedkit.errors import UserError
 
 T = TypeVar("T", bound=Schema)
@@ -47,7 +47,7 @@ def apply_overrides(config: T, assignments: list[str]) -> T:
             value = raw  # "--set query_instruction_for_retrieval=123" means the text 123
         target[loc[-1]] = value
         positions[loc] = order
-    return validate(type(config), data, Source(SET_FLAG, positions, has_lines=False, below=config.source))
+    return validate(type(config), data, Source(SET_FLAG, positions, has_lines=False, below=source_of(config)))
 
 
 def to_dict(config: Schema) -> dict[str, Any]:

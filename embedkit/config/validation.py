@@ -99,13 +99,17 @@ class Schema(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", validate_assignment=True, allow_inf_nan=False)
     _source: Source = PrivateAttr(default_factory=lambda: Source(None))
 
-    @property
-    def source(self) -> Source:
-        return self._source
+    def where(self, key: str) -> tuple[Optional[str], Optional[int]]:
+        """(path, line) that set ``key`` (dotted)."""
+        return self._source.where(tuple(key.split(".")))
 
     def error(self, key: str, message: str) -> UserError:
         """A UserError about ``key`` (dotted) at the file and line that set it."""
         return self._source.error(key, message)
+
+
+def source_of(instance: Schema) -> Source:
+    return instance._source
 
 
 class FieldsError(ValueError):

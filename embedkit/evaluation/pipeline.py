@@ -10,7 +10,6 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Union
 
@@ -73,7 +72,7 @@ def evaluate_loaded(encoder, model_name: str, datasets: Sequence[EvalDataset], o
     with progress_bars(options.show_progress) as progress:
         results = [evaluate_encoder(encoder, dataset, options, cache=cache, progress=progress) for dataset in datasets]
     return EvalReport(model=model_name, engine=encoder.engine, fingerprint=encoder.fingerprint, dim=encoder.dim,
-                      spec=asdict(encoder.spec), datasets=results)
+                      spec=encoder.spec.model_dump(mode="json"), datasets=results)
 
 
 def evaluate_encoder(encoder, data: DatasetArg, options: Optional[EvalOptions] = None, *,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
@@ -43,7 +42,7 @@ class Encoder:
         config = json.loads((first.tower.weights_dir / "config.json").read_text(encoding="utf-8"))
         self.dim: int = int(config["hidden_size"])
         identity = {"weights": {name: t.tower.fingerprint for name, t in sorted(towers.items())},
-                    **{k: v for k, v in asdict(spec).items() if k in _EMBEDDING_FIELDS}}
+                    **{k: v for k, v in spec.model_dump().items() if k in _EMBEDDING_FIELDS}}
         # Identifies the embeddings, not the engine: every engine matches dygraph within 1e-4.
         self.fingerprint: str = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
