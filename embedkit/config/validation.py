@@ -248,7 +248,8 @@ def _problem(kind: str, ctx: dict[str, Any], value: Any, pydantic_message: str) 
         bound = "positive" if ctx["gt"] == 0 else f"greater than {ctx['gt']}"
         return f"must be {bound}, got {value!r}"
     if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']}, got {value!r}"
+        bound = "0 or more" if ctx["ge"] == 0 else f"at least {ctx['ge']}"
+        return f"must be {bound}, got {value!r}"
     if kind == "less_than":
         return f"must be less than {ctx['lt']}, got {value!r}"
     if kind == "less_than_equal":
