@@ -88,10 +88,6 @@ class Source:
         written = [(self.order((*within, key)), key) for key in keys if self.order((*within, key)) is not None]
         return max(written)[1] if written else keys[0]
 
-    def error(self, key: str | Loc, message: str) -> UserError:
-        loc = tuple(key.split(".")) if isinstance(key, str) else key
-        return UserError(f"{dotted(loc)}: {message}", *self.where(loc))
-
 
 class Schema(BaseModel):
     """A validated section of an embedkit file; remembers its :class:`Source` for checks made after loading."""
@@ -105,7 +101,7 @@ class Schema(BaseModel):
 
     def error(self, key: str, message: str) -> UserError:
         """A UserError about ``key`` (dotted) at the file and line that set it."""
-        return self._source.error(key, message)
+        return UserError(f"{key}: {message}", *self.where(key))
 
 
 def source_of(instance: Schema) -> Source:
@@ -170,12 +166,12 @@ def parse_yaml_value(raw: str) -> Any:
         return raw
 
 
-def closest(key: str, known: typing.Iterable[str]) -> Optional[str]:
+def _closest(key: str, known: typing.Iterable[str]) -> Optional[str]:
     match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
     return match[0] if match else None
 
 
-def dotted(loc: Loc) -> str:
+def _dotted(loc: Loc) -> str:
     """``('lora', 'r')`` -> ``lora.r``; ``('matryoshka_dims', 1)`` -> ``matryoshka_dims[1]``."""
     text = ""
     for part in loc:
@@ -183,7 +179,7 @@ def dotted(loc: Loc) -> str:
     return text
 
 
-def model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel]:
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel]:
     """The model class describing the mapping at ``loc`` (list indices and dict keys step through)."""
     for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
@@ -204,7 +200,7 @@ def _model_in(annotation: Any) -> Optional[type[BaseModel]]:
 
 def takes_text(model: type[BaseModel], loc: Loc) -> bool:
     """Whether the field at ``loc`` is a string (``--set query_instruction_for_retrieval=123`` means text)."""
-    field = model_at(model, loc[:-1]).model_fields.get(loc[-1]) if loc and isinstance(loc[-1], str) else None
+    field = _model_at(model, loc[:-1]).model_fields.get(loc[-1]) if loc and isinstance(loc[-1], str) else None
     if field is None:
         return False
     annotation = field.annotation
@@ -226,37 +222,43 @@ def _user_error(error: dict[str, Any], model: type[BaseModel], source: Source, l
     cause = ctx.get("error")
     if isinstance(cause, FieldsError):
         loc = (*loc, source.latest(cause.keys, loc))
-    key = dotted(loc)
+    key = _dotted(loc)
     if kind == "extra_forbidden":
-        hint = closest(str(loc[-1]), model_at(model, loc[:-1]).model_fields)
-        text = f"unknown key '{key}'" + (f" (did you mean '{dotted((*loc[:-1], hint))}'?)" if hint else "")
+        hint = _closest(str(loc[-1]), _model_at(model, loc[:-1]).model_fields)
+        text = f"unknown key '{key}'" + (f" (did you mean '{_dotted((*loc[:-1], hint))}'?)" if hint else "")
     elif kind == "missing":
         text = f"'{key}' is required"
     else:
-        text = f"{key}: {_problem(kind, ctx, value, error['msg'])}" if key else _problem(kind, ctx, value, error["msg"])
+        problem = _problem(kind, ctx, _shown(value), error["msg"])
+        text = f"{key}: {problem}" if key else problem
     return UserError(f"{label}: {text}" if label else text, *source.where(loc))
 
 
-def _problem(kind: str, ctx: dict[str, Any], value: Any, pydantic_message: str) -> str:
+def _problem(kind: str, ctx: dict[str, Any], value: str, pydantic_message: str) -> str:
     if kind in _TYPE_NAMES:
-        return f"expected {_TYPE_NAMES[kind]}, got {value!r}"
+        return f"expected {_TYPE_NAMES[kind]}, got {value}"
     if kind in ("enum", "literal_error"):
-        return f"expected one of {ctx['expected'].replace(' or ', ', ')}, got {value!r}"
+        return f"expected one of {ctx['expected'].replace(' or ', ', ')}, got {value}"
     if kind == "value_error":
         return str(ctx["error"])
     if kind == "greater_than":
         bound = "positive" if ctx["gt"] == 0 else f"greater than {ctx['gt']}"
-        return f"must be {bound}, got {value!r}"
+        return f"must be {bound}, got {value}"
     if kind == "greater_than_equal":
         bound = "0 or more" if ctx["ge"] == 0 else f"at least {ctx['ge']}"
-        return f"must be {bound}, got {value!r}"
+        return f"must be {bound}, got {value}"
     if kind == "less_than":
-        return f"must be less than {ctx['lt']}, got {value!r}"
+        return f"must be less than {ctx['lt']}, got {value}"
     if kind == "less_than_equal":
-        return f"must be at most {ctx['le']}, got {value!r}"
+        return f"must be at most {ctx['le']}, got {value}"
     if kind == "finite_number":
-        return f"must be a finite number, got {value!r}"
-    return pydantic_message[0].lower() + pydantic_message[1:] + f", got {value!r}"
+        return f"must be a finite number, got {value}"
+    return pydantic_message[0].lower() + pydantic_message[1:] + f", got {value}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _read_text(path: str | Path) -> str:
@@ -280,7 +282,7 @@ def _yaml_positions(node: Optional[yaml.Node], path: str) -> dict[Loc, int]:
                     continue
                 key, line = key_node.value, key_node.start_mark.line + 1
                 if (key_node.tag, key) in first_lines:
-                    raise UserError(f"duplicate key '{dotted((*loc, key))}' "
+                    raise UserError(f"duplicate key '{_dotted((*loc, key))}' "
                                     f"(first on line {first_lines[key_node.tag, key]})", path, line)
                 first_lines[key_node.tag, key] = line
                 positions[(*loc, key)] = line

@@ -63,8 +63,8 @@ def _limits(config_file: Path) -> ModelLimits:
     if isinstance(positions, int) and config.get("model_type") in _POSITIONS_AFTER_PADDING:
         pad = config.get("pad_token_id")
         pad = pad if isinstance(pad, int) else 1
+        origin = f"max_position_embeddings {positions} minus the {pad + 1} positions {config['model_type']} reserves,"
         positions -= pad + 1
-        origin = f"max_position_embeddings minus pad_token_id + 1 = {pad + 1} reserved by {config['model_type']}"
     return ModelLimits(positions if isinstance(positions, int) else None, hidden if isinstance(hidden, int) else None,
                        config_file, origin)
 
