@@ -102,6 +102,13 @@ CASES = {
         4,
         "unknown key 'lora.alpah' (did you mean 'lora.alpha'?)",
     ),
+    "duplicate-recipe-key": (
+        _recipe("learning_rate: 3e-5\nseed: 1\nlearning_rate: 1e-5\n"),
+        3,
+        "duplicate key 'learning_rate' (first on line 1)",
+    ),
+    "recipe-value": (_recipe("seed: 1\nlora:\n  r: 8\n  dropout: 1.5\n"), 4, "lora.dropout: must be less than 1"),
+    "recipe-cross-field": (_recipe("fp16: true\nseed: 1\nbf16: true\n"), 3, "bf16: fp16 and bf16 are exclusive"),
 }
 
 

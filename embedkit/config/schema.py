@@ -1,48 +1,51 @@
-"""Typed recipe schema.
+"""Typed, validated recipe schema.
 
 Option names follow PaddleNLP's ``contrastive_training`` example so its users find their way;
-defaults are the example's code defaults unless a comment says why they differ.
+defaults are the example's code defaults unless a comment says why they differ. Every value check that needs
+no model is here, so a bad recipe (or ``--set``) is refused before anything runs; the checks against the base
+model (hidden size, position embeddings) are ``embedkit.training.preflight``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-Pooling = Literal["cls", "mean", "last"]
+from pydantic import Field, field_validator, model_validator
+
+from embedkit.choices import EngineChoice, FineTuneType, Pooling
+from embedkit.config.validation import LAX, FieldsError, Schema
+
+AtLeastOne = Annotated[int, Field(ge=1)]
 
 
-@dataclass
-class LoraConfig:
-    r: int = 32
-    alpha: int = 64
-    dropout: float = 0.1
+class LoraConfig(Schema):
+    r: AtLeastOne = 32
+    alpha: AtLeastOne = 64
+    dropout: float = Field(0.1, ge=0, lt=1)
     # None: chosen from the architecture's layer names (see embedkit.modeling.lora).
     target_modules: Optional[list[str]] = None
 
 
-@dataclass
-class DistillConfig:
+class DistillConfig(Schema):
     """KL(teacher ‖ student) over each query's group, used when the data carries pos_scores/neg_scores."""
 
-    weight: float = 1.0
-    teacher_temperature: float = 1.0
+    # 0 leaves distillation out.
+    weight: float = Field(1.0, ge=0)
+    teacher_temperature: float = Field(1.0, gt=0)
 
 
-@dataclass
-class EvalConfig:
+class EvalConfig(Schema):
     """Evaluation run before and after training, and by ``embedkit eval`` when given a recipe."""
 
     data: Optional[str] = None
     split: str = "test"
-    batch_size: int = 32
-    max_length: Optional[int] = None
-    engine: Literal["auto", "paddle", "paddle-inference", "onnx"] = "auto"
-    top_k: int = 1000
+    batch_size: AtLeastOne = 32
+    max_length: Optional[AtLeastOne] = None
+    engine: Annotated[EngineChoice, LAX] = EngineChoice.AUTO
+    top_k: AtLeastOne = 1000
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(Schema):
     model_name_or_path: str = ""
     output_dir: str = "runs/embedkit"
     train_data: str = ""
@@ -52,43 +55,65 @@ class TrainConfig:
     # "corpus" = random corpus documents (BEIR/T2Ranking data only; JSONL has no corpus and always uses
     # "examples"), "examples" = passages of other training examples.
     fill_negatives_from: Literal["corpus", "examples"] = "corpus"
-    train_group_size: int = 8
-    query_max_len: int = 32
+    train_group_size: AtLeastOne = 8
+    query_max_len: AtLeastOne = 32
     # The example's code default is 128 although its README claims 512; we follow the code.
-    passage_max_len: int = 128
+    passage_max_len: AtLeastOne = 128
     query_instruction_for_retrieval: Optional[str] = None
     passage_instruction_for_retrieval: Optional[str] = None
-    sentence_pooling_method: Pooling = "mean"
+    sentence_pooling_method: Annotated[Pooling, LAX] = Pooling.MEAN
     normalized: bool = True
     separate_towers: bool = False
-    fine_tune_type: Literal["sft", "lora", "bitfit"] = "sft"
-    lora: LoraConfig = field(default_factory=LoraConfig)
+    fine_tune_type: Annotated[FineTuneType, LAX] = FineTuneType.SFT
+    lora: LoraConfig = Field(default_factory=LoraConfig)
     merge_lora: bool = False
     use_matryoshka: bool = False
-    matryoshka_dims: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 768])
-    matryoshka_loss_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 1.0])
+    matryoshka_dims: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [64, 128, 256, 512, 768])
+    matryoshka_loss_weights: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [1.0] * 5)
     use_inbatch_neg: bool = False
-    temperature: float = 0.02
+    temperature: float = Field(0.02, gt=0)
     margin: float = 0.2
     negatives_cross_device: bool = False
-    distill: DistillConfig = field(default_factory=DistillConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
     recompute: bool = False
     use_flash_attention: bool = False
     sharding: str = ""
     fp16: bool = False
     bf16: bool = False
     fp16_opt_level: Literal["O0", "O1", "O2"] = "O1"
-    max_example_num_per_dataset: int = 100_000_000
+    max_example_num_per_dataset: AtLeastOne = 100_000_000
     num_train_epochs: float = 1.0
     max_steps: int = -1
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 5e-5
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
+    per_device_train_batch_size: AtLeastOne = 8
+    gradient_accumulation_steps: AtLeastOne = 1
+    learning_rate: float = Field(5e-5, gt=0)
+    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = 1.0
     seed: int = 42
-    logging_steps: int = 10
-    save_steps: int = 500
+    logging_steps: AtLeastOne = 10
+    save_steps: AtLeastOne = 500
     save_total_limit: Optional[int] = 3
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @field_validator("matryoshka_dims")
+    @classmethod
+    def _dims_differ(cls, dims: list[int]) -> list[int]:
+        repeated = sorted({d for d in dims if dims.count(d) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(map(str, repeated))} listed more than once")
+        return dims
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.num_train_epochs <= 0 and self.max_steps <= 0:
+            raise FieldsError(("num_train_epochs", "max_steps"),
+                              f"with num_train_epochs {self.num_train_epochs} and max_steps {self.max_steps} nothing "
+                              "would be trained: set either above 0")
+        if self.fp16 and self.bf16:
+            raise FieldsError(("fp16", "bf16"), "fp16 and bf16 are exclusive: choose one")
+        if self.use_matryoshka and len(self.matryoshka_dims) != len(self.matryoshka_loss_weights):
+            raise FieldsError(("matryoshka_dims", "matryoshka_loss_weights", "use_matryoshka"),
+                              f"{len(self.matryoshka_dims)} matryoshka_dims but {len(self.matryoshka_loss_weights)} "
+                              "matryoshka_loss_weights: give one weight per dim")
+        return self

@@ -67,6 +67,19 @@ def parse_dims(text: Optional[str]) -> list[int]:
     return dims
 
 
+def refuse_lengths_beyond_model(model: Path, request: EvalRequest) -> None:
+    """A max length the model's position embeddings cannot take fails now, not once encoding has begun."""
+    from embedkit.modeling.limits import model_limits
+
+    if (request.max_length is None and request.query_max_length is None) or not model.is_dir():
+        return
+    limits = model_limits(model)
+    for flag, length in (("--max-length", request.max_length), ("--query-max-length", request.query_max_length)):
+        problem = limits.length_problem(length) if limits is not None else None
+        if problem is not None:
+            raise UserError(problem, flag)
+
+
 def build_options(request: EvalRequest) -> tuple[EvalOptions, list[Path], Optional[Path]]:
     """(options, data dirs, model dir): flags first, then the recipe's ``eval:`` section, then defaults."""
     data, model = list(request.data), request.model
@@ -85,6 +98,8 @@ def build_options(request: EvalRequest) -> tuple[EvalOptions, list[Path], Option
     options.overrides = {**options.overrides, **embedding_overrides(
         request.pooling, request.normalize, request.query_instruction, request.passage_instruction,
         request.max_length, request.query_max_length)}
+    if model is not None:
+        refuse_lengths_beyond_model(model, request)
     for name in ("split", "engine", "batch_size", "top_k"):
         value = getattr(request, name)
         if value is not None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Union
 
@@ -74,7 +73,7 @@ def evaluate_loaded(encoder, model_name: str, datasets: Sequence[EvalDataset], o
         results = [evaluate_encoder(encoder, dataset, options, cache=cache, progress=progress) for dataset in datasets]
     return EvalReport(model=model_name, engine=encoder.engine, precision=encoder.precision,
                       fingerprint=encoder.fingerprint, dim=encoder.dim,
-                      spec=asdict(encoder.spec), datasets=results)
+                      spec=encoder.spec.model_dump(mode="json"), datasets=results)
 
 
 def evaluate_encoder(encoder, data: DatasetArg, options: Optional[EvalOptions] = None, *,

@@ -47,7 +47,7 @@ class FetchResult:
             "source": self.source,
             "path": str(self.path),
             "downloaded": self.downloaded,
-            "files": [vars(rec) for rec in self.files],
+            "files": [rec.model_dump() for rec in self.files],
             "extracted_to": str(self.extracted_to) if self.extracted_to else None,
             "conversion": self.conversion,
             "base_models": [base.to_dict() for base in self.base_models],
@@ -130,7 +130,7 @@ def _fetch_url(url: str, directory: Path, file_name: str, sha256: str | None, ex
     downloaded = record is None
     if record is None:
         digest, size = fetch_file(url, target, sha256=expected, policy=policy)
-        record = FileRecord(file_name, size, digest, url, verified=expected is not None)
+        record = FileRecord(path=file_name, size=size, sha256=digest, source=url, verified=expected is not None)
     manifest.files[file_name] = record
     manifest.save()
 
@@ -154,7 +154,7 @@ def _present_file(target: Path, recorded: FileRecord | None, expected: str | Non
     digest = sha256_file(target)
     if expected is not None:
         if digest == expected:
-            return FileRecord(target.name, target.stat().st_size, digest, url, verified=True)
+            return FileRecord(path=target.name, size=target.stat().st_size, sha256=digest, source=url, verified=True)
         notes.append(f"{target} did not match the expected sha256 ({digest}); downloading it again")
         return None
     if recorded is not None:
@@ -164,7 +164,7 @@ def _present_file(target: Path, recorded: FileRecord | None, expected: str | Non
         return None
     # not downloaded by us (no manifest entry) and no published digest: a file put there by hand
     notes.append(f"found {target} in place; no sha256 is published, so its digest {digest} was recorded as is")
-    return FileRecord(target.name, target.stat().st_size, digest, url, verified=False)
+    return FileRecord(path=target.name, size=target.stat().st_size, sha256=digest, source=url, verified=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,7 +202,8 @@ def _hashed_record(path: Path, relative: str, entry: Entry, snapshot_dir: Path, 
     if expected is not None and digest != expected:
         path.unlink()
         raise UserError(f"sha256 mismatch for {entry.repo}: expected {expected}, got {digest}; the file was deleted", path)
-    return FileRecord(relative, path.stat().st_size, digest, source, verified=expected is not None)
+    return FileRecord(path=relative, size=path.stat().st_size, sha256=digest, source=source,
+                      verified=expected is not None)
 
 
 def _convert(entry: Entry, snapshot_dir: Path, target: Path, manifest: Manifest, force: bool) -> dict[str, Any]:
@@ -245,9 +246,10 @@ def _fetch_paddlenlp(entry: Entry, target: Path, force: bool, saver: paddle_stor
     if downloaded or placed_by_hand:
         if placed_by_hand and not force:
             notes.append(f"found {entry.repo} in place at {target}; recorded it as is (no sha256 is published)")
-        manifest = Manifest(target, origin=origin)
+        manifest = Manifest(directory=target, origin=origin)
         for path in visible_files(target):
             relative = path.relative_to(target).as_posix()
-            manifest.files[relative] = FileRecord(relative, path.stat().st_size, sha256_file(path), source, verified=False)
+            manifest.files[relative] = FileRecord(path=relative, size=path.stat().st_size,
+                                                  sha256=sha256_file(path), source=source, verified=False)
         manifest.save()
     return FetchResult(entry.name, entry.kind, source, target, list(manifest.files.values()), downloaded, notes=notes)

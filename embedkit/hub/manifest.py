@@ -6,11 +6,12 @@ a complete, verified download from a missing or changed one without going to the
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional
 
+from pydantic import Field
+
+from embedkit.config.validation import Schema, read_json, validate
 from embedkit.errors import UserError
 from embedkit.fsutil import write_json
 
@@ -18,8 +19,7 @@ MANIFEST_NAME = ".embedkit-download.json"
 FORMAT = 1
 
 
-@dataclass
-class FileRecord:
+class FileRecord(Schema):
     path: str  # relative to the manifest's directory
     size: int
     sha256: str
@@ -27,14 +27,14 @@ class FileRecord:
     verified: bool  # True when the digest matched a published one (registry or --sha256)
 
 
-@dataclass
-class Manifest:
-    directory: Path
-    files: dict[str, FileRecord] = field(default_factory=dict)
+class Manifest(Schema):
+    directory: Path = Field(exclude=True)  # where the manifest lives, not written in it
+    format: Literal[1] = FORMAT
+    files: dict[str, FileRecord] = Field(default_factory=dict)
     # how the files came (a hub snapshot's repo/revision/patterns, or a paddlenlp model name)
-    origin: dict[str, Any] | None = None
-    conversion: dict[str, Any] | None = None
-    extracted: dict[str, str] = field(default_factory=dict)  # archive file -> directory it was extracted to
+    origin: Optional[dict[str, Any]] = None
+    conversion: Optional[dict[str, Any]] = None
+    extracted: dict[str, str] = Field(default_factory=dict)  # archive file -> directory it was extracted to
 
     @property
     def path(self) -> Path:
@@ -48,33 +48,23 @@ class Manifest:
         )
 
     def save(self) -> None:
-        write_json(
-            self.path,
-            {
-                "format": FORMAT,
-                "files": {name: asdict(rec) for name, rec in sorted(self.files.items())},
-                "origin": self.origin,
-                "conversion": self.conversion,
-                "extracted": self.extracted,
-            },
-        )
+        data = self.model_dump(mode="json")
+        data["files"] = dict(sorted(data["files"].items()))
+        write_json(self.path, data)
 
 
 def load_manifest(directory: Path) -> Manifest:
     path = directory / MANIFEST_NAME
     if not path.is_file():
-        return Manifest(directory)
+        return Manifest(directory=directory)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return Manifest(
-            directory,
-            files={name: FileRecord(**rec) for name, rec in raw.get("files", {}).items()},
-            origin=raw.get("origin"),
-            conversion=raw.get("conversion"),
-            extracted=dict(raw.get("extracted") or {}),
-        )
-    except (json.JSONDecodeError, TypeError, AttributeError) as exc:
-        raise UserError(f"unreadable download manifest ({exc}); delete it to start over", path) from exc
+        data, source = read_json(path)
+        if not isinstance(data, dict):
+            raise UserError("expected a JSON object", path, 1)
+        return validate(Manifest, {**data, "directory": directory}, source)
+    except UserError as exc:
+        raise UserError(f"unreadable download manifest: {exc.message}; delete it to start over", exc.path,
+                        exc.line) from None
 
 
 def visible_files(directory: Path) -> list[Path]:

@@ -4,75 +4,112 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Optional
 
-import yaml
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from embedkit.config.validation import LAX, FieldsError, Schema, read_yaml, validate
 from embedkit.errors import UserError
 from embedkit.hub.convert import CONVERSIONS
 
 REGISTRY_PATH = Path(__file__).with_name("registry.yaml")
 
-KINDS = ("model", "dataset")
-SOURCES = ("hf", "url", "paddlenlp")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_FIELDS = {
-    "name", "kind", "source", "repo", "url", "revision", "size", "licence", "allow_patterns",
-    "sha256", "conversion", "conversion_options", "base_model", "notes",
-}  # fmt: skip
+# Written as null where nothing is published or needed; read as empty.
+_NULL_MEANS_EMPTY = ("sha256", "allow_patterns", "conversion_options")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Schema):
+    model_config = ConfigDict(frozen=True)
+
     name: str
-    kind: str
-    source: str
+    kind: Literal["model", "dataset"]
+    source: Literal["hf", "url", "paddlenlp"]
     size: str
     licence: str
-    repo: str | None = None
-    url: str | None = None
-    revision: str | None = None
-    allow_patterns: tuple[str, ...] = ()
+    repo: Optional[str] = None
+    url: Optional[str] = None
+    revision: Optional[str] = None
+    allow_patterns: Annotated[tuple[str, ...], LAX] = ()  # a list in registry.yaml
     # file name (relative to the download) -> published sha256; empty when none is published
-    sha256: dict[str, str] = field(default_factory=dict)
-    conversion: str | None = None
-    conversion_options: dict[str, Any] = field(default_factory=dict)
-    base_model: str | None = None
-    notes: str | None = None
+    sha256: dict[str, str] = Field(default_factory=dict)
+    conversion: Optional[str] = None
+    conversion_options: dict[str, Any] = Field(default_factory=dict)
+    base_model: Optional[str] = None
+    notes: Optional[str] = None
 
     @property
     def file_name(self) -> str:
         """The file a url entry downloads to."""
         assert self.url is not None
-        return self.url.rstrip("/").rsplit("/", 1)[-1]
+        return _file_name(self.url)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["allow_patterns"] = list(self.allow_patterns)
+        data = self.model_dump(mode="json")
         data["sha256"] = self.sha256 or None
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _as_written(cls, item: Any) -> Any:
+        """registry.yaml writes a url entry's one digest as a string, and null for what is not published."""
+        if not isinstance(item, dict):
+            return item
+        item = {key: value for key, value in item.items() if value is not None or key not in _NULL_MEANS_EMPTY}
+        if item.get("source") == "url" and "sha256" in item:
+            if not isinstance(item["sha256"], str):
+                raise FieldsError(("sha256",), "a url entry has one file, so one hex digest")
+            item["sha256"] = {_file_name(str(item.get("url", ""))): item["sha256"]}
+        return item
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digests(cls, digests: dict[str, str]) -> dict[str, str]:
+        for file_name, digest in digests.items():
+            if not SHA256_RE.match(digest):
+                raise ValueError(f"the digest of {file_name} is not 64 lowercase hex digits")
+        return digests
+
+    @field_validator("conversion")
+    @classmethod
+    def _known_conversion(cls, conversion: Optional[str]) -> Optional[str]:
+        if conversion is not None and conversion not in CONVERSIONS:
+            raise ValueError(f"unknown conversion '{conversion}' (known: {', '.join(sorted(CONVERSIONS))})")
+        return conversion
+
+    @model_validator(mode="after")
+    def _complete(self) -> Entry:
+        if self.source in ("hf", "paddlenlp") and not self.repo:
+            raise FieldsError(("source",), f"a {self.source} entry needs 'repo'")
+        if self.source == "url" and not (self.url or "").startswith(("http://", "https://")):
+            raise FieldsError(("url", "source"), "a url entry needs an http(s) 'url'")
+        if self.conversion is not None and self.kind != "dataset":
+            raise FieldsError(("conversion",), "only datasets have a conversion")
+        return self
+
+
+class RegistryFile(Schema):
+    # YAML anchors for lists several entries share; read through the aliases in the entries.
+    patterns: dict[str, Any] = Field(default_factory=dict)
+    entries: list[dict[str, Any]]
+
 
 def load_registry(path: Path = REGISTRY_PATH) -> dict[str, Entry]:
-    """Read and check the registry; a broken registry is reported as ``path: entry 'x': problem``."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"not valid YAML: {exc}", path, mark.line + 1 if mark else None) from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
-        raise UserError("expected a mapping with an 'entries' list", path)
+    """Read and check the registry; a broken registry is reported as ``path:line: entry 'x': problem``."""
+    data, source = read_yaml(path)
+    registry = validate(RegistryFile, data, source)
     entries: dict[str, Entry] = {}
-    for item in raw["entries"]:
-        entry = _parse_entry(item, path)
+    for index, item in enumerate(registry.entries):
+        name = item.get("name")
+        entry = validate(Entry, item, source, at=("entries", index), label=f"entry '{name}'" if name else "entry")
         if entry.name in entries:
-            raise UserError(f"entry '{entry.name}' is listed twice", path)
+            raise UserError(f"entry '{entry.name}' is listed twice", *entry.where("name"))
         entries[entry.name] = entry
     for entry in entries.values():
         if entry.base_model is not None and entry.base_model not in entries:
-            raise UserError(f"entry '{entry.name}': base_model '{entry.base_model}' is not in the registry", path)
+            raise UserError(f"entry '{entry.name}': base_model '{entry.base_model}' is not in the registry",
+                            *entry.where("base_model"))
     return entries
 
 
@@ -90,64 +127,5 @@ def find_entry(name: str, entries: dict[str, Entry]) -> Entry:
     )
 
 
-def _parse_entry(item: Any, path: Path) -> Entry:
-    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise UserError(f"every entry needs a name; got {item!r}", path)
-    name = item["name"]
-
-    def bad(problem: str) -> UserError:
-        return UserError(f"entry '{name}': {problem}", path)
-
-    unknown = sorted(set(item) - _FIELDS)
-    if unknown:
-        raise bad(f"unknown field(s) {', '.join(unknown)}")
-    for required in ("kind", "source", "size", "licence"):
-        if not isinstance(item.get(required), str):
-            raise bad(f"'{required}' is required")
-    if item["kind"] not in KINDS:
-        raise bad(f"kind must be one of {', '.join(KINDS)}")
-    if item["source"] not in SOURCES:
-        raise bad(f"source must be one of {', '.join(SOURCES)}")
-    if item["source"] in ("hf", "paddlenlp") and not item.get("repo"):
-        raise bad(f"a {item['source']} entry needs 'repo'")
-    if item["source"] == "url" and not str(item.get("url", "")).startswith(("http://", "https://")):
-        raise bad("a url entry needs an http(s) 'url'")
-    if item.get("conversion") is not None:
-        if item["kind"] != "dataset":
-            raise bad("only datasets have a conversion")
-        if item["conversion"] not in CONVERSIONS:
-            raise bad(f"unknown conversion '{item['conversion']}' (known: {', '.join(sorted(CONVERSIONS))})")
-
-    url = item.get("url")
-    sha256 = _parse_sha256(item.get("sha256"), url if item["source"] == "url" else None, bad)
-    return Entry(
-        name=name,
-        kind=item["kind"],
-        source=item["source"],
-        size=item["size"],
-        licence=item["licence"],
-        repo=item.get("repo"),
-        url=url,
-        revision=item.get("revision"),
-        allow_patterns=tuple(item.get("allow_patterns") or ()),
-        sha256=sha256,
-        conversion=item.get("conversion"),
-        conversion_options=dict(item.get("conversion_options") or {}),
-        base_model=item.get("base_model"),
-        notes=item.get("notes"),
-    )
-
-
-def _parse_sha256(value: Any, url: str | None, bad) -> dict[str, str]:
-    if value is None:
-        return {}
-    if url is not None:  # a url entry has one file, so one digest
-        if not isinstance(value, str):
-            raise bad("sha256 of a url entry is one hex digest")
-        value = {url.rstrip("/").rsplit("/", 1)[-1]: value}
-    if not isinstance(value, dict):
-        raise bad("sha256 must map file names to hex digests")
-    for file_name, digest in value.items():
-        if not SHA256_RE.match(str(digest)):
-            raise bad(f"sha256 of {file_name} is not 64 lowercase hex digits")
-    return {str(k): str(v) for k, v in value.items()}
+def _file_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]

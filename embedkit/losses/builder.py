@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from paddle import nn
 
-from embedkit.errors import UserError
 from embedkit.losses.cross_device import CrossDeviceLoss
 from embedkit.losses.distill_kl import DistillKLLoss
 from embedkit.losses.hard_negative_infonce import HardNegativeInfoNCELoss
@@ -33,13 +32,10 @@ def build_loss(config: TrainConfig, hidden_size: int) -> nn.Layer:
        embeddings (the wrapper normalises each slice); otherwise embeddings arrive normalised when
        ``normalized``;
     4. :class:`CrossDeviceLoss` outermost with ``negatives_cross_device``.
+
+    ``config``'s values are checked by its schema, and its Matryoshka dims against the model by
+    ``embedkit.training.preflight``, before any loss is built.
     """
-    if config.temperature <= 0:
-        raise UserError(f"temperature must be positive, got {config.temperature}")
-    if config.distill.weight < 0:
-        raise UserError(f"distill.weight must be 0 or more, got {config.distill.weight}")
-    if config.distill.teacher_temperature <= 0:
-        raise UserError(f"distill.teacher_temperature must be positive, got {config.distill.teacher_temperature}")
     temperature = effective_temperature(config.temperature, config.normalized)
     if config.use_inbatch_neg:
         loss: nn.Layer = InBatchMarginLoss(temperature, config.margin)

@@ -13,7 +13,8 @@ slice itself, the full dimension included.
 - The full hidden size H is always trained: when it is not among the dims it is appended with weight 1
   (the original's default dims stop at 768, so a 4096-d LLM never trained its full embedding).
 - A dim larger than H, a non-positive or repeated dim, a non-positive weight, or dims and weights of
-  different lengths are configuration errors (``UserError``), never silently dropped.
+  different lengths are refused before training starts, with the recipe's file and line, by the recipe schema
+  (``embedkit.config.schema``) and the check against the base model (``embedkit.training.preflight``).
 - The weighted losses are divided by the sum of the weights. The original summed them, which makes the
   loss (and so the effective learning rate) grow with the number of dims: switching Matryoshka on with
   six dims multiplied the gradient by ~6 and made its loss curve incomparable with a plain run.
@@ -29,28 +30,12 @@ from collections.abc import Sequence
 import paddle
 from paddle import nn
 
-from embedkit.errors import UserError
 from embedkit.losses.inputs import LossInputs
 from embedkit.modeling.pooling import normalize
 
 
 def matryoshka_schedule(dims: Sequence[int], weights: Sequence[float], hidden_size: int) -> list[tuple[int, float]]:
-    """The (dim, weight) pairs to train, validated, with the full hidden size appended when missing."""
-    if len(dims) != len(weights):
-        raise UserError(f"matryoshka_dims has {len(dims)} entries but matryoshka_loss_weights has {len(weights)}; "
-                        "give one weight per dim")
-    for dim in dims:
-        if dim <= 0:
-            raise UserError(f"matryoshka_dims: {dim} is not a positive dimension")
-        if dim > hidden_size:
-            raise UserError(f"matryoshka_dims: {dim} is larger than the model's hidden size {hidden_size}; "
-                            f"use dims up to {hidden_size}")
-    repeated = sorted({d for d in dims if list(dims).count(d) > 1})
-    if repeated:
-        raise UserError(f"matryoshka_dims: {', '.join(map(str, repeated))} listed more than once")
-    for weight in weights:
-        if weight <= 0:
-            raise UserError(f"matryoshka_loss_weights: {weight} is not positive")
+    """The (dim, weight) pairs to train, with the full hidden size appended when missing."""
     schedule = [(int(d), float(w)) for d, w in zip(dims, weights, strict=True)]
     if hidden_size not in dims:
         schedule.append((hidden_size, 1.0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -53,20 +52,20 @@ class Embedder(nn.Layer):
             self.query_backbone.save_pretrained(str(out_dir), safe_serialization=True)
             if tokenizer is not None:
                 tokenizer.save_pretrained(str(out_dir))
-            spec = replace(spec, query_model=None, passage_model=None)
+            spec = spec.updated(query_model=None, passage_model=None)
         else:
             for side, sub in (("query", "query_model"), ("passage", "passage_model")):
                 self.backbone(side).save_pretrained(str(out_dir / sub), safe_serialization=True)
                 if tokenizer is not None:
                     tokenizer.save_pretrained(str(out_dir / sub))
-            spec = replace(spec, query_model="query_model", passage_model="passage_model")
+            spec = spec.updated(query_model="query_model", passage_model="passage_model")
         spec.save(out_dir)
 
 
 def resolve_spec(model_dir: str | Path, overrides: Optional[dict] = None) -> EmbedderSpec:
     """The model's own spec (or a default one for a plain checkpoint) with explicit ``overrides`` applied."""
     spec = read_spec(model_dir) or EmbedderSpec()
-    return replace(spec, **{k: v for k, v in (overrides or {}).items() if v is not None})
+    return spec.updated(**{k: v for k, v in (overrides or {}).items() if v is not None})
 
 
 def tower_dirs(model_dir: str | Path, spec: EmbedderSpec) -> tuple[Path, Optional[Path]]:

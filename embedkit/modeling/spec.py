@@ -6,31 +6,30 @@ command-line flags instead; sentence-transformers dirs contribute their pooling 
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Any, Optional
 
+from pydantic import Field
+
+from embedkit.choices import PaddingSide, Pooling
+from embedkit.config.validation import LAX, Schema, Source, read_json, validate
 from embedkit.errors import UserError
+from embedkit.filenames import SPEC_FILE, ST_CONFIG_FILE, ST_MODULES_FILE, ST_POOLING_CONFIG
 from embedkit.fsutil import write_json
 
-SPEC_FILE = "embedkit.json"
-Pooling = Literal["cls", "mean", "last"]
 
-
-@dataclass
-class EmbedderSpec:
-    pooling: Pooling = "mean"
+class EmbedderSpec(Schema):
+    pooling: Annotated[Pooling, LAX] = Pooling.MEAN
     normalized: bool = True
     query_instruction: str = ""
     passage_instruction: str = ""
-    query_max_len: int = 32
-    passage_max_len: int = 128
-    matryoshka_dims: list[int] = field(default_factory=list)
+    query_max_len: int = Field(32, ge=1)
+    passage_max_len: int = Field(128, ge=1)
+    matryoshka_dims: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
     # Two-tower (RocketQA-style) models keep each tower in a subfolder; None means one shared encoder.
     query_model: Optional[str] = None
     passage_model: Optional[str] = None
-    padding_side: Literal["right", "left"] = "right"
+    padding_side: Annotated[PaddingSide, LAX] = PaddingSide.RIGHT
     # Append the tokenizer's EOS token when the tokenizer did not; None: exactly when pooling is "last".
     append_eos: Optional[bool] = None
     base_model: Optional[str] = None
@@ -39,17 +38,21 @@ class EmbedderSpec:
     def appends_eos(self) -> bool:
         """Last-token embedders (RepLLaMA, e5-mistral, gte-Qwen2, Qwen3-Embedding) pool the EOS token they were
         trained with; without it the last word of the text would be pooled instead."""
-        return self.append_eos if self.append_eos is not None else self.pooling == "last"
+        return self.append_eos if self.append_eos is not None else self.pooling == Pooling.LAST
 
     @property
     def two_tower(self) -> bool:
         return self.query_model is not None and self.passage_model is not None
 
+    def updated(self, **changes: Any) -> EmbedderSpec:
+        """A copy with ``changes`` (fields by name, from flags or a recipe) applied and checked."""
+        return validate(EmbedderSpec, {**self.model_dump(), **changes}, Source(None))
+
     def save(self, model_dir: str | Path) -> None:
         from embedkit import __version__
 
         self.embedkit_version = __version__
-        write_json(Path(model_dir) / SPEC_FILE, asdict(self))
+        write_json(Path(model_dir) / SPEC_FILE, self.model_dump(mode="json"))
 
 
 def read_spec(model_dir: str | Path) -> Optional[EmbedderSpec]:
@@ -57,32 +60,31 @@ def read_spec(model_dir: str | Path) -> Optional[EmbedderSpec]:
     model_dir = Path(model_dir)
     path = model_dir / SPEC_FILE
     if path.is_file():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"invalid JSON: {exc.msg}", path, exc.lineno) from None
-        known = {f.name for f in fields(EmbedderSpec)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"unknown key(s) {', '.join(unknown)}", path)
-        return EmbedderSpec(**data)
+        return validate(EmbedderSpec, *_json_object(path))
     return _sentence_transformers_spec(model_dir)
 
 
+def _json_object(path: Path) -> tuple[dict, Source]:
+    data, source = read_json(path)
+    if not isinstance(data, dict):
+        raise UserError("expected a JSON object", path, 1)
+    return data, source
+
+
 def _sentence_transformers_spec(model_dir: Path) -> Optional[EmbedderSpec]:
-    pooling_cfg = model_dir / "1_Pooling" / "config.json"
+    pooling_cfg = model_dir / ST_POOLING_CONFIG
     if not pooling_cfg.is_file():
         return None
-    cfg = json.loads(pooling_cfg.read_text(encoding="utf-8"))
-    pooling: Pooling = "mean"
+    cfg, _ = _json_object(pooling_cfg)
+    pooling = Pooling.MEAN
     if cfg.get("pooling_mode_cls_token"):
-        pooling = "cls"
+        pooling = Pooling.CLS
     elif cfg.get("pooling_mode_lasttoken"):
-        pooling = "last"
-    modules = model_dir / "modules.json"
+        pooling = Pooling.LAST
+    modules = model_dir / ST_MODULES_FILE
     normalized = modules.is_file() and "Normalize" in modules.read_text(encoding="utf-8")
     max_len = 256
-    st_cfg = model_dir / "sentence_bert_config.json"
+    st_cfg = model_dir / ST_CONFIG_FILE
     if st_cfg.is_file():
-        max_len = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length", max_len)
+        max_len = _json_object(st_cfg)[0].get("max_seq_length", max_len)
     return EmbedderSpec(pooling=pooling, normalized=normalized, query_max_len=max_len, passage_max_len=max_len)

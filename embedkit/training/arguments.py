@@ -31,7 +31,6 @@ def check_device_support(config: TrainConfig, nproc: int = 1, gpu_ids: list[int]
     what the multi-process tests use); asking for GPUs (``--gpus``) is not.
     """
     available = gpu_count() if available_gpus is None else available_gpus
-    _check_values(config)
     if available > 0:
         if nproc > available:
             raise UserError(f"--nproc {nproc}: this machine has {available} GPU(s)")
@@ -52,26 +51,6 @@ def check_device_support(config: TrainConfig, nproc: int = 1, gpu_ids: list[int]
     for refused, message in refusals:
         if refused:
             raise UserError(f"{message}; {why}. Remove the option (or run on a GPU machine)")
-
-
-def _check_values(config: TrainConfig) -> None:
-    positive = {"per_device_train_batch_size": config.per_device_train_batch_size,
-                "gradient_accumulation_steps": config.gradient_accumulation_steps,
-                "train_group_size": config.train_group_size, "query_max_len": config.query_max_len,
-                "passage_max_len": config.passage_max_len, "logging_steps": config.logging_steps,
-                "save_steps": config.save_steps}
-    for key, value in positive.items():
-        if value < 1:
-            raise UserError(f"{key} must be at least 1, got {value}")
-    if config.learning_rate <= 0:
-        raise UserError(f"learning_rate must be positive, got {config.learning_rate}")
-    if config.max_steps <= 0 and config.num_train_epochs <= 0:
-        raise UserError("set num_train_epochs > 0 or max_steps > 0")
-    if config.fp16 and config.bf16:
-        raise UserError("fp16 and bf16 are exclusive: choose one")
-    if config.use_matryoshka and len(config.matryoshka_dims) != len(config.matryoshka_loss_weights):
-        raise UserError(f"matryoshka_dims has {len(config.matryoshka_dims)} entries but matryoshka_loss_weights "
-                        f"has {len(config.matryoshka_loss_weights)}")
 
 
 def training_arguments(config: TrainConfig, run_dir: Path):

@@ -98,10 +98,12 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     from embedkit.training.collator import EmbedCollator
     from embedkit.training.dataset import TrainDataset, describe_sources, load_training_data
     from embedkit.training.modeling import BiEncoderForTraining, count_parameters, load_embedder_for_training
+    from embedkit.training.preflight import check_against_model
     from embedkit.training.trainer import EmbeddingTrainer
 
     with _main_process_first(world, is_main):  # a built-in model is written once, by rank 0
         base_dir = resolve_base_model(config.model_name_or_path, lambda: _vocabulary_texts(config), seed=0)
+    check_against_model(config, base_dir)
     base_reference = config.model_name_or_path if not Path(config.model_name_or_path).is_dir() else str(base_dir)
     set_seed(config.seed)
     embedder, tokenizer = load_embedder_for_training(base_dir, config, base_reference)

@@ -39,7 +39,8 @@ def test_recipe_errors_name_file_line_and_key(tmp_path, text, line, message):
 
 def test_overrides_parse_types_and_reach_nested_keys():
     cfg = apply_overrides(TrainConfig(), ["learning_rate=3e-5", "lora.r=16", "use_matryoshka=true",
-                                          "matryoshka_dims=[64,128]", "query_instruction_for_retrieval=123"])
+                                          "matryoshka_dims=[64,128]", "matryoshka_loss_weights=[1, 2]",
+                                          "query_instruction_for_retrieval=123"])
     assert cfg.learning_rate == 3e-5 and cfg.lora.r == 16 and cfg.use_matryoshka is True
     assert cfg.matryoshka_dims == [64, 128]
     assert cfg.query_instruction_for_retrieval == "123"

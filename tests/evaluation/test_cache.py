@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -47,7 +45,7 @@ def test_without_cache_nothing_is_stored(word_encoder, topic_data, embedkit_home
 def test_spec_changes_miss_the_cache(word_encoder, change):
     cache = EmbeddingCache()
     embed(word_encoder, TEXTS, "query", cache)
-    word_encoder.spec = dataclasses.replace(word_encoder.spec, **change)
+    word_encoder.spec = word_encoder.spec.updated(**change)
     assert not embed(word_encoder, TEXTS, "query", cache).from_cache
 
 

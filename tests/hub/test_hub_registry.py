@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from embedkit.errors import UserError
 from embedkit.hub.registry import find_entry, load_registry
@@ -53,25 +54,61 @@ def test_entries_are_found_by_name_or_repo_id():
         find_entry("mteb-scifac", entries)
 
 
+GOOD_ENTRY = {"name": "ok", "kind": "model", "source": "hf", "repo": "a/ok", "size": "1 GB", "licence": "MIT"}
+
+
 @pytest.mark.parametrize(
-    "entry, problem",
+    "entry, problem, reported_at",
     [
-        ({"kind": "model", "source": "hf", "repo": "a/b", "size": "1 GB", "licence": "MIT", "sha": "x"}, "unknown field"),
-        ({"source": "hf", "repo": "a/b", "size": "1 GB", "licence": "MIT"}, "'kind' is required"),
-        ({"kind": "dataset", "source": "hf", "repo": "a/b", "size": "1", "licence": "MIT", "conversion": "magic"}, "unknown conversion 'magic'"),
-        ({"kind": "dataset", "source": "url", "url": "https://x/y.bin", "size": "1", "licence": "MIT", "sha256": "abc"}, "not 64 lowercase hex"),
-        ({"kind": "model", "source": "hf", "repo": "a/b", "size": "1", "licence": "MIT", "base_model": "nope"}, "base_model 'nope'"),
-        ({"kind": "model", "source": "url", "url": "ftp://x/y", "size": "1", "licence": "MIT"}, "needs an http"),
+        ({"kind": "model", "source": "hf", "repo": "a/b", "size": "1 GB", "licence": "MIT", "sha265": None},
+         "unknown key 'sha265' (did you mean 'sha256'?)", "sha265"),
+        ({"source": "hf", "repo": "a/b", "size": "1 GB", "licence": "MIT"}, "'kind' is required", "name"),
+        ({"kind": "mdl", "source": "hf", "repo": "a/b", "size": "1", "licence": "MIT"},
+         "kind: expected one of 'model', 'dataset', got 'mdl'", "kind"),
+        ({"kind": "dataset", "source": "hf", "repo": "a/b", "size": "1", "licence": "MIT", "conversion": "magic"},
+         "conversion: unknown conversion 'magic'", "conversion"),
+        ({"kind": "model", "source": "hf", "repo": "a/b", "size": "1", "licence": "MIT", "conversion": "mteb-beir"},
+         "conversion: only datasets have a conversion", "conversion"),
+        ({"kind": "dataset", "source": "url", "url": "https://x/y.bin", "size": "1", "licence": "MIT", "sha256": "abc"},
+         "sha256: the digest of y.bin is not 64 lowercase hex", "sha256"),
+        ({"kind": "model", "source": "hf", "repo": "a/b", "size": "1", "licence": "MIT", "base_model": "nope"},
+         "base_model 'nope' is not in the registry", "base_model"),
+        ({"kind": "model", "source": "url", "url": "ftp://x/y", "size": "1", "licence": "MIT"}, "needs an http", "url"),
+        ({"kind": "model", "source": "hf", "size": "1", "licence": "MIT"}, "source: a hf entry needs 'repo'", "source"),
+        ({"kind": "model", "source": "hf", "repo": "a/b", "size": 1, "licence": "MIT"}, "size: expected str, got 1",
+         "size"),
     ],
 )
-def test_a_broken_registry_names_the_entry_and_the_problem(tmp_path, entry, problem):
+def test_a_broken_registry_names_the_entry_the_line_and_the_problem(tmp_path, entry, problem, reported_at):
     path = tmp_path / "registry.yaml"
-    path.write_text(json.dumps({"entries": [{"name": "broken", **entry}]}))  # JSON is YAML
+    path.write_text(yaml.safe_dump({"entries": [GOOD_ENTRY, {"name": "broken", **entry}]}, sort_keys=False))
+    lines = path.read_text().splitlines()
+    broken = lines.index("- name: broken") + 1
+    line = broken if reported_at == "name" else next(
+        n for n, text in enumerate(lines, 1) if n > broken and text.startswith(f"  {reported_at}:"))
 
-    with pytest.raises(UserError, match=problem) as caught:
+    with pytest.raises(UserError) as caught:
         load_registry(path)
 
-    assert str(caught.value).startswith(f"{path}: entry 'broken'")
+    assert str(caught.value).startswith(f"{path}:{line}: entry 'broken': ")
+    assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize("text, line, problem", [
+    ("entries:\n  - name: a\n    kind: model\n    kind: dataset\n", 4, "duplicate key 'entries[0].kind' (first on line 3)"),
+    ("entries:\n" + "  - {name: a, kind: model, source: hf, repo: a/a, size: '1', licence: MIT}\n" * 2, 3,
+     "entry 'a' is listed twice"),
+    ("entries: {}\n", 1, "entries: expected a list"),
+    ("entries: [\n", 2, "invalid YAML"),
+])
+def test_a_broken_registry_file_names_the_line(tmp_path, text, line, problem):
+    path = tmp_path / "registry.yaml"
+    path.write_text(text)
+
+    with pytest.raises(UserError) as caught:
+        load_registry(path)
+
+    assert str(caught.value).startswith(f"{path}:{line}: {problem}")
 
 
 def test_list_shows_names_kinds_sizes_and_licences(run_cli):

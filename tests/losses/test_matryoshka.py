@@ -3,7 +3,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedkit.errors import UserError
 from embedkit.losses import LossInputs
 
 
@@ -49,20 +48,3 @@ def test_unnormalised_prefixes_are_used_as_they_are(batch):
     wrapper = MatryoshkaLoss(HardNegativeInfoNCELoss(1.0), 4, dims=[3, 4], weights=[1.0, 2.0], normalized=False)
     assert wrapper.schedule == [(3, 1.0), (4, 2.0)]  # the full width is listed, so nothing is appended
     assert float(wrapper(to_tensor(RAW_Q), to_tensor(RAW_P), LossInputs(2))) == pytest.approx(expected, rel=1e-5)
-
-
-@pytest.mark.parametrize(
-    ("dims", "weights", "message"),
-    [
-        ([64, 768], [1.0, 1.0], "768 is larger than the model's hidden size 384"),
-        ([64, 128], [1.0], "matryoshka_dims has 2 entries but matryoshka_loss_weights has 1"),
-        ([0], [1.0], "0 is not a positive dimension"),
-        ([64, 64], [1.0, 1.0], "64 listed more than once"),
-        ([64], [0.0], "0.0 is not positive"),
-    ],
-)
-def test_bad_schedules_are_user_errors(dims, weights, message):
-    from embedkit.losses.matryoshka import matryoshka_schedule
-
-    with pytest.raises(UserError, match=message):
-        matryoshka_schedule(dims, weights, hidden_size=384)
