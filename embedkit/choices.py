@@ -2,6 +2,7 @@
 
 Each is a ``StrEnum``, so a member is its value (``Pooling.MEAN == "mean"``, ``f"{Pooling.MEAN}" == "mean"``),
 serialises as that value in JSON, and Typer rejects anything else at parse time, before a model is loaded.
+Member names are the values upper-cased, ``-`` as ``_`` (``Engine.PADDLE_INFERENCE``).
 """
 
 from __future__ import annotations
@@ -15,66 +16,25 @@ class Choice(StrEnum):
         return tuple(member.value for member in cls)
 
 
-class Pooling(Choice):
-    CLS = "cls"
-    MEAN = "mean"
-    LAST = "last"
+def _choice(name: str, values: tuple[str, ...], doc: str) -> type[Choice]:
+    choice = Choice(name, {value.upper().replace("-", "_"): value for value in values})
+    choice.__doc__ = doc
+    return choice
 
 
-class Side(Choice):
-    QUERY = "query"
-    PASSAGE = "passage"
+def _with_auto(name: str, concrete: type[Choice], doc: str) -> type[Choice]:
+    """``auto``, then ``concrete``'s values: what a user may ask for, with one source for both."""
+    return _choice(name, ("auto", *concrete.values()), doc)
 
 
-class PaddingSide(Choice):
-    RIGHT = "right"
-    LEFT = "left"
-
-
-class Engine(Choice):
-    """A concrete inference engine."""
-
-    PADDLE = "paddle"
-    PADDLE_INFERENCE = "paddle-inference"
-    ONNX = "onnx"
-
-
-class EngineChoice(Choice):
-    """What a user may ask for: a concrete engine, or ``auto`` (the fastest one measured for this device)."""
-
-    AUTO = "auto"
-    PADDLE = "paddle"
-    PADDLE_INFERENCE = "paddle-inference"
-    ONNX = "onnx"
-
-
-class Device(Choice):
-    CPU = "cpu"
-    GPU = "gpu"
-
-
-class DeviceChoice(Choice):
-    AUTO = "auto"
-    CPU = "cpu"
-    GPU = "gpu"
-
-
-class Precision(Choice):
-    """Numeric precision an engine computes the embeddings in (part of the embedding identity)."""
-
-    FP32 = "fp32"
-    BF16 = "bf16"
-    FP16 = "fp16"
-    INT8 = "int8"
-
-
-class IndexKind(Choice):
-    FLAT = "flat"
-    IVF = "ivf"
-    HNSW = "hnsw"
-
-
-class FineTuneType(Choice):
-    SFT = "sft"
-    LORA = "lora"
-    BITFIT = "bitfit"
+Pooling = _choice("Pooling", ("cls", "mean", "last"), "How token states become one embedding.")
+Side = _choice("Side", ("query", "passage"), "Which side of retrieval a text is encoded as.")
+PaddingSide = _choice("PaddingSide", ("right", "left"), "Where a batch's padding goes.")
+Engine = _choice("Engine", ("paddle", "paddle-inference", "onnx"), "A concrete inference engine.")
+EngineChoice = _with_auto("EngineChoice", Engine, "An engine, or ``auto``: the fastest one measured for this device.")
+Device = _choice("Device", ("cpu", "gpu"), "Where a model runs.")
+DeviceChoice = _with_auto("DeviceChoice", Device, "A device, or ``auto``: the GPU when Paddle sees one.")
+Precision = _choice("Precision", ("fp32", "bf16", "fp16", "int8"),
+                    "The numeric precision an engine computes embeddings in (part of the embedding identity).")
+IndexKind = _choice("IndexKind", ("flat", "ivf", "hnsw"), "Exact or approximate faiss search.")
+FineTuneType = _choice("FineTuneType", ("sft", "lora", "bitfit"), "Which parameters training updates.")

@@ -17,6 +17,11 @@ from embedkit.config.validation import LAX, FieldsError, Schema
 
 AtLeastOne = Annotated[int, Field(ge=1)]
 
+# Max lengths when neither a recipe nor embedkit.json says: the example's code defaults (its README claims 512
+# for passages; the code uses 128, and so do we).
+DEFAULT_QUERY_MAX_LEN = 32
+DEFAULT_PASSAGE_MAX_LEN = 128
+
 
 class LoraConfig(Schema):
     r: AtLeastOne = 32
@@ -56,9 +61,8 @@ class TrainConfig(Schema):
     # "examples"), "examples" = passages of other training examples.
     fill_negatives_from: Literal["corpus", "examples"] = "corpus"
     train_group_size: AtLeastOne = 8
-    query_max_len: AtLeastOne = 32
-    # The example's code default is 128 although its README claims 512; we follow the code.
-    passage_max_len: AtLeastOne = 128
+    query_max_len: AtLeastOne = DEFAULT_QUERY_MAX_LEN
+    passage_max_len: AtLeastOne = DEFAULT_PASSAGE_MAX_LEN
     query_instruction_for_retrieval: Optional[str] = None
     passage_instruction_for_retrieval: Optional[str] = None
     sentence_pooling_method: Annotated[Pooling, LAX] = Pooling.MEAN

@@ -1,10 +1,8 @@
 """Datasets: training JSONL, BEIR and T2Ranking directories, read line by line with ``path:line`` errors."""
 
-from embedkit.data.beir import load_beir
 from embedkit.data.detect import detect_format
 from embedkit.data.load import load_retrieval, load_train_examples, open_retrieval
 from embedkit.data.retrieval import Document, RetrievalData, passage_text, retrieval_to_train_examples
-from embedkit.data.t2ranking import load_t2ranking
 from embedkit.data.train_jsonl import TrainExample, iter_train_jsonl
 
 __all__ = [
@@ -13,9 +11,7 @@ __all__ = [
     "TrainExample",
     "detect_format",
     "iter_train_jsonl",
-    "load_beir",
     "load_retrieval",
-    "load_t2ranking",
     "load_train_examples",
     "open_retrieval",
     "passage_text",

@@ -12,27 +12,22 @@ from typing import Any, ClassVar
 
 from embedkit.data.issues import IssueLog
 from embedkit.data.lines import iter_json_objects, json_type
-from embedkit.data.retrieval import Document, Judgment, RetrievalData, load_retrieval_files, read_qrels_tsv
+from embedkit.data.retrieval import DatasetDirectory, Document, Judgment, read_qrels_tsv
 from embedkit.errors import UserError
 
 _LAYOUT = "a BEIR directory holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv"
 
 
 @dataclass(frozen=True)
-class BeirFiles:
-    root: Path
+class BeirFiles(DatasetDirectory):
     format: ClassVar[str] = "beir"
 
-    @classmethod
-    def open(cls, root: str | Path) -> BeirFiles:
-        root = Path(root)
-        missing = [name for name in ("corpus.jsonl", "queries.jsonl", "qrels/") if not (root / name).exists()]
+    def check_layout(self) -> None:
+        missing = [name for name in ("corpus.jsonl", "queries.jsonl", "qrels/") if not (self.root / name).exists()]
         if missing:
-            raise UserError(f"missing {' and '.join(missing)}: {_LAYOUT}", root)
-        files = cls(root)
-        if not files.splits():
-            raise UserError("no <split>.tsv file in qrels/: expected e.g. qrels/test.tsv", root / "qrels")
-        return files
+            raise UserError(f"missing {' and '.join(missing)}: {_LAYOUT}", self.root)
+        if not self.splits():
+            raise UserError("no <split>.tsv file in qrels/: expected e.g. qrels/test.tsv", self.root / "qrels")
 
     @property
     def corpus_path(self) -> Path:
@@ -44,14 +39,8 @@ class BeirFiles:
     def queries_path(self, split: str) -> Path:
         return self.root / "queries.jsonl"
 
-    def qrels_path(self, split: str) -> Path:
-        path = self.root / "qrels" / f"{split}.tsv"
-        if not path.is_file():
-            raise UserError(
-                f"no qrels for split '{split}': expected qrels/{split}.tsv (found: {', '.join(self.splits())})",
-                self.root,
-            )
-        return path
+    def qrels_file(self, split: str) -> Path:
+        return self.root / "qrels" / f"{split}.tsv"
 
     def read_corpus(self, issues: IssueLog) -> Iterator[tuple[int, str, Document]]:
         for line, record in iter_json_objects(self.corpus_path, issues):
@@ -68,10 +57,6 @@ class BeirFiles:
     def read_qrels(self, path: Path, issues: IssueLog) -> Iterator[Judgment]:
         return read_qrels_tsv(path, issues, allow_trec_columns=False)
 
-
-def load_beir(path: str | Path, split: str = "test") -> RetrievalData:
-    """Load a BEIR directory for one split; any problem raises `UserError` naming the file and line."""
-    return load_retrieval_files(BeirFiles.open(path), split)
 
 
 def _fields(

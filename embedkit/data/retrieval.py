@@ -15,6 +15,7 @@ from typing import NamedTuple, Protocol, TypeVar
 from embedkit.data.issues import IssueLog
 from embedkit.data.lines import iter_tsv_rows
 from embedkit.data.train_jsonl import TrainExample
+from embedkit.errors import UserError
 
 
 class Document(NamedTuple):
@@ -59,6 +60,35 @@ class RetrievalFiles(Protocol):
     def read_queries(self, path: Path, issues: IssueLog) -> Iterator[tuple[int, str, str]]: ...
 
     def read_qrels(self, path: Path, issues: IssueLog) -> Iterator[Judgment]: ...
+
+
+@dataclass(frozen=True)
+class DatasetDirectory:
+    """What the layouts share: a root whose layout is checked on opening, and one qrels file per split."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, root: str | Path):
+        files = cls(Path(root))
+        files.check_layout()
+        return files
+
+    def check_layout(self) -> None:
+        raise NotImplementedError
+
+    def qrels_file(self, split: str) -> Path:
+        raise NotImplementedError
+
+    def splits(self) -> list[str]:
+        raise NotImplementedError
+
+    def qrels_path(self, split: str) -> Path:
+        path = self.qrels_file(split)
+        if not path.is_file():
+            raise UserError(f"no qrels for split '{split}': expected {path.relative_to(self.root)} "
+                            f"(found: {', '.join(self.splits())})", self.root)
+        return path
 
 
 def passage_text(doc: Document) -> str:

@@ -14,25 +14,21 @@ from typing import ClassVar
 
 from embedkit.data.issues import IssueLog
 from embedkit.data.lines import iter_tsv_rows
-from embedkit.data.retrieval import Document, Judgment, RetrievalData, load_retrieval_files, read_qrels_tsv
+from embedkit.data.retrieval import DatasetDirectory, Document, Judgment, read_qrels_tsv
 from embedkit.errors import UserError
 
 _LAYOUT = "a T2Ranking directory holds collection.tsv, queries.<split>.tsv (or queries.tsv) and qrels.<split>.tsv"
 
 
 @dataclass(frozen=True)
-class T2RankingFiles:
-    root: Path
+class T2RankingFiles(DatasetDirectory):
     format: ClassVar[str] = "t2ranking"
 
-    @classmethod
-    def open(cls, root: str | Path) -> T2RankingFiles:
-        files = cls(Path(root))
-        if not files.corpus_path.is_file():
-            raise UserError(f"missing collection.tsv: {_LAYOUT}", files.root)
-        if not files.splits():
-            raise UserError(f"missing qrels.<split>.tsv (e.g. qrels.dev.tsv): {_LAYOUT}", files.root)
-        return files
+    def check_layout(self) -> None:
+        if not self.corpus_path.is_file():
+            raise UserError(f"missing collection.tsv: {_LAYOUT}", self.root)
+        if not self.splits():
+            raise UserError(f"missing qrels.<split>.tsv (e.g. qrels.dev.tsv): {_LAYOUT}", self.root)
 
     @property
     def corpus_path(self) -> Path:
@@ -47,14 +43,8 @@ class T2RankingFiles:
                 return self.root / name
         raise UserError(f"missing queries.{split}.tsv (or queries.tsv) for split '{split}': {_LAYOUT}", self.root)
 
-    def qrels_path(self, split: str) -> Path:
-        path = self.root / f"qrels.{split}.tsv"
-        if not path.is_file():
-            raise UserError(
-                f"no qrels for split '{split}': expected qrels.{split}.tsv (found: {', '.join(self.splits())})",
-                self.root,
-            )
-        return path
+    def qrels_file(self, split: str) -> Path:
+        return self.root / f"qrels.{split}.tsv"
 
     def read_corpus(self, issues: IssueLog) -> Iterator[tuple[int, str, Document]]:
         for line, doc_id, text in _id_text_rows(self.corpus_path, "pid", issues):
@@ -66,10 +56,6 @@ class T2RankingFiles:
     def read_qrels(self, path: Path, issues: IssueLog) -> Iterator[Judgment]:
         return read_qrels_tsv(path, issues, allow_trec_columns=True)
 
-
-def load_t2ranking(path: str | Path, split: str = "dev") -> RetrievalData:
-    """Load a T2Ranking directory for one split; any problem raises `UserError` naming the file and line."""
-    return load_retrieval_files(T2RankingFiles.open(path), split)
 
 
 def _id_text_rows(path: Path, id_name: str, issues: IssueLog) -> Iterator[tuple[int, str, str]]:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 from pydantic import Field
 
 from embedkit.choices import PaddingSide, Pooling
+from embedkit.config.schema import DEFAULT_PASSAGE_MAX_LEN, DEFAULT_QUERY_MAX_LEN
 from embedkit.config.validation import LAX, Schema, Source, read_json, validate
 from embedkit.errors import UserError
 from embedkit.filenames import SPEC_FILE, ST_CONFIG_FILE, ST_MODULES_FILE, ST_POOLING_CONFIG
@@ -23,8 +24,8 @@ class EmbedderSpec(Schema):
     normalized: bool = True
     query_instruction: str = ""
     passage_instruction: str = ""
-    query_max_len: int = Field(32, ge=1)
-    passage_max_len: int = Field(128, ge=1)
+    query_max_len: int = Field(DEFAULT_QUERY_MAX_LEN, ge=1)
+    passage_max_len: int = Field(DEFAULT_PASSAGE_MAX_LEN, ge=1)
     matryoshka_dims: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
     # Two-tower (RocketQA-style) models keep each tower in a subfolder; None means one shared encoder.
     query_model: Optional[str] = None

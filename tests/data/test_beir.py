@@ -7,12 +7,12 @@ import json
 import pytest
 from fixture_files import DEMO_DATA, write_beir, write_jsonl, write_tsv
 
-from embedkit.data import Document, load_beir, load_retrieval, load_train_examples, retrieval_to_train_examples
+from embedkit.data import Document, load_retrieval, load_train_examples, retrieval_to_train_examples
 from embedkit.errors import UserError
 
 
 def test_demo_test_split():
-    data = load_beir(DEMO_DATA, "test")
+    data = load_retrieval(DEMO_DATA, "test")
     assert (data.format, data.split, data.source) == ("beir", "test", DEMO_DATA)
     assert len(data.corpus) == 800
     assert len(data.queries) == 100
@@ -42,7 +42,7 @@ def test_conversion_keeps_relevant_documents_only(tmp_path):
         queries=[("q1", "first"), ("q2", "second"), ("q3", "unjudged")],
         qrels={"train": [("q1", "d1", 2), ("q1", "d2", 0), ("q1", "d3", 1), ("q2", "d2", 0)]},
     )
-    data = load_beir(root, "train")
+    data = load_retrieval(root, "train")
     assert data.queries == {"q1": "first", "q2": "second"}  # restricted to the split's qrels
     assert data.qrels == {"q1": {"d1": 2, "d2": 0, "d3": 1}, "q2": {"d2": 0}}
     examples = load_train_examples(root, split="train")
@@ -53,7 +53,7 @@ def test_numeric_ids_missing_title_and_headerless_qrels(tmp_path):
     write_jsonl(tmp_path / "corpus.jsonl", [{"_id": 7, "text": "seven"}, {"_id": "8", "title": None, "text": "eight"}])
     write_jsonl(tmp_path / "queries.jsonl", [{"_id": 1, "text": "one", "metadata": {}}])
     write_tsv(tmp_path / "qrels" / "test.tsv", [(1, 7, 1), (1, 8, 0)])
-    data = load_beir(tmp_path)
+    data = load_retrieval(tmp_path)
     assert data.corpus == {"7": Document("", "seven"), "8": Document("", "eight")}
     assert data.qrels == {"1": {"7": 1, "8": 0}}
 
@@ -76,7 +76,7 @@ def test_numeric_ids_missing_title_and_headerless_qrels(tmp_path):
 def test_bad_qrels_name_file_and_line(tmp_path, qrels_rows, line, message):
     root = write_beir(tmp_path, [("d1", "", "x")], [("q1", "y")], {"test": qrels_rows})
     with pytest.raises(UserError) as exc:
-        load_beir(root, "test")
+        load_retrieval(root, "test")
     assert (exc.value.path, exc.value.line, exc.value.message) == (str(root / "qrels" / "test.tsv"), line, message)
 
 
@@ -85,7 +85,7 @@ def test_duplicate_ids_name_both_lines(tmp_path):
         tmp_path, [("d1", "", "x"), ("d2", "", "y"), ("d1", "", "z")], [("q1", "q")], {"test": [("q1", "d1", 1)]}
     )
     with pytest.raises(UserError) as exc:
-        load_beir(root)
+        load_retrieval(root)
     assert str(exc.value) == f"{root / 'corpus.jsonl'}:3: duplicate document id 'd1': on lines 1 and 3"
 
 
@@ -101,16 +101,16 @@ def test_bad_corpus_record(tmp_path, record, message):
     root = write_beir(tmp_path, [], [("q1", "q")], {"test": []})
     write_jsonl(root / "corpus.jsonl", [record])
     with pytest.raises(UserError) as exc:
-        load_beir(root)
+        load_retrieval(root)
     assert (exc.value.line, exc.value.message) == (1, message)
 
 
 def test_missing_files_and_split_are_named(tmp_path):
     root = write_beir(tmp_path, [("d1", "", "x")], [("q1", "q")], {"test": [("q1", "d1", 1)]})
     with pytest.raises(UserError, match=r"no qrels for split 'dev': expected qrels/dev.tsv \(found: test\)"):
-        load_beir(root, "dev")
+        load_retrieval(root, "dev")
     (root / "queries.jsonl").unlink()
     with pytest.raises(UserError) as exc:
-        load_beir(root)
+        load_retrieval(root)
     assert exc.value.path == str(root)
     assert exc.value.message.startswith("missing queries.jsonl: a BEIR directory holds corpus.jsonl, queries.jsonl")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fixture_files import DEMO_DATA, write_jsonl, write_tsv
 
-from embedkit.data import Document, detect_format, load_retrieval, load_t2ranking, retrieval_to_train_examples
+from embedkit.data import Document, detect_format, load_retrieval, retrieval_to_train_examples
 from embedkit.errors import UserError
 
 
@@ -23,7 +23,7 @@ def t2_dir(tmp_path):
 
 
 def test_loads_dev_split_with_four_column_qrels(t2_dir):
-    data = load_t2ranking(t2_dir, "dev")
+    data = load_retrieval(t2_dir, "dev")
     assert (data.format, data.split, data.source) == ("t2ranking", "dev", t2_dir)
     assert data.corpus == {"p1": Document("", "first passage"), "p2": Document("", "second\twith a tab")}
     assert data.queries == {"q1": "query one", "q2": "query two"}
@@ -43,27 +43,27 @@ def test_split_without_its_own_queries_file_uses_queries_tsv(t2_dir):
 def test_errors_name_file_and_line(t2_dir):
     write_tsv(t2_dir / "qrels.dev.tsv", [("q1", 0, "p1", 1), ("q1", "p2", 1)])
     with pytest.raises(UserError) as exc:
-        load_t2ranking(t2_dir, "dev")
+        load_retrieval(t2_dir, "dev")
     assert (
         str(exc.value) == f"{t2_dir / 'qrels.dev.tsv'}:2: expected 4 tab-separated columns, as on the first row, got 3"
     )
 
     write_tsv(t2_dir / "collection.tsv", [("p1", "a"), ("p1", "b")])
     with pytest.raises(UserError, match="duplicate document id 'p1': on lines 1 and 2"):
-        load_t2ranking(t2_dir, "dev")
+        load_retrieval(t2_dir, "dev")
 
     write_tsv(t2_dir / "collection.tsv", [("p1", "a"), ("p2",)])
     with pytest.raises(UserError, match=r"collection.tsv:2: expected 2 tab-separated columns \(pid, text\), got 1"):
-        load_t2ranking(t2_dir, "dev")
+        load_retrieval(t2_dir, "dev")
 
 
 def test_missing_files_are_named(t2_dir):
     (t2_dir / "queries.tsv").unlink()
     with pytest.raises(UserError, match=r"missing queries.train.tsv \(or queries.tsv\) for split 'train'"):
-        load_t2ranking(t2_dir, "train")
+        load_retrieval(t2_dir, "train")
     (t2_dir / "collection.tsv").unlink()
     with pytest.raises(UserError, match="missing collection.tsv: a T2Ranking directory holds"):
-        load_t2ranking(t2_dir, "dev")
+        load_retrieval(t2_dir, "dev")
 
 
 def test_detect_format(tmp_path, t2_dir):
