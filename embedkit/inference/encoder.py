@@ -63,7 +63,7 @@ class Encoder:
 
     def encode(self, texts: Sequence[str], side: Side, on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
         """Embeddings [len(texts), dim]; ``on_batch(n)`` is called after each batch of n texts."""
-        if side not in ("query", "passage"):
+        if side not in Side.values():
             raise ValueError(f"side must be 'query' or 'passage', not {side!r}")
         if len(texts) == 0:
             return np.empty((0, self.dim), dtype=np.float32)

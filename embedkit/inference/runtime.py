@@ -99,7 +99,7 @@ class _Dygraph:
 
             self._embedder, _ = load_embedder(self.model_dir, self.overrides)
             self._embedder.eval()
-            for side in ("query", "passage"):
+            for side in Side:
                 # Hugging Face configs often say use_cache=true; PaddleNLP's BERT then concatenates every
                 # layer's keys and values onto an empty cache, which costs a copy per layer and hides the
                 # attention pattern from ONNX Runtime's fusions. Encoding never reuses a cache.
