@@ -200,7 +200,7 @@ def bench_command(
     settings = BenchSettings(
         model_dir=model or default_model_dir(), data_dir=data or default_data_dir(), docs=docs, max_len=max_length,
         batch_sizes=batch_size or list(DEFAULT_BATCH_SIZES), engines=engine, reference=reference, repeats=repeats, device=device,
-        threads=threads, fresh_export=fresh_export, tokens_per_batch=tokens_per_batch,
+        threads=threads, fresh_export=fresh_export, tokens_per_batch=tokens_per_batch, output=output,
         overrides={k: v for k, v in {"pooling": pooling, "normalized": normalize}.items() if v is not None},
     )
     result = run_bench(settings, progress=not quiet)

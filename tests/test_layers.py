@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "embedkit"
 
 # Lowest first. Packages in one layer do not import each other.
 LAYERS: list[set[str]] = [
-    {"errors", "choices", "filenames", "paths", "fsutil", "console"},
+    {"errors", "choices", "filenames", "paths"},
+    {"fsutil", "console"},
     {"progress"},
     {"config", "data"},
     {"modeling"},

@@ -64,7 +64,7 @@ class EmbeddingCache:
         Writing through a memory map keeps peak memory at one chunk of the corpus however large it is.
         """
         paths.cache_dir("embeddings")
-        with atomic_path(self.entry(key)) as staged:
+        with atomic_path(self.entry(key), replace_dir=True) as staged:  # a cache entry: embedkit's own
             staged.mkdir()
             array = np.lib.format.open_memmap(staged / ARRAY_FILE, mode="w+", dtype=np.float32, shape=shape)
             fill(array)

@@ -157,7 +157,7 @@ def cached(key: str, build: Callable[[], TokenizedExamples], describe: dict) -> 
     if (target / "meta.json").is_file():
         return TokenizedExamples.load(target), True
     data = build()
-    with atomic_path(target) as staged:
+    with atomic_path(target, replace_dir=True) as staged:  # a cache entry: embedkit's own
         staged.mkdir()
         data.save(staged)
         write_json(staged / "meta.json", {"format": CACHE_FORMAT, "examples": len(data),
