@@ -201,7 +201,7 @@ class _Transfer:
         try:
             with no_space_message(self.part):
                 if not have:
-                    self._start_over(_validator(response.headers), expected)
+                    self._start_over(_validator(response.headers), total)
                 free = shutil.disk_usage(self.part.parent).free
                 if total is not None and total - have > free:
                     raise UserError(f"no space left on device: {total - have} more bytes needed, {free} free")
@@ -212,7 +212,7 @@ class _Transfer:
                         received += len(chunk)
                         self.progress.advance(len(chunk))
                         chunk = response.read(CHUNK_SIZE)
-        except UserError as full:
+        except UserError as full:  # the disk is full (no_space_message, or too little room for the total)
             raise self._disk_full(full.message) from None
         if expected is not None and received < expected:
             raise _Retry(f"connection closed after {have + received} of {have + expected} bytes", network=True)
@@ -258,13 +258,15 @@ class _Transfer:
     def _disk_full(self, reason: str) -> UserError:
         have = self._resumable()
         if have:
-            total = self.record.total if self.record is not None else None
-            of = f" of {total}" if total is not None else ""
+            assert self.record is not None
+            of = f" of {self.record.total}" if self.record.total is not None else ""
             fate = (f"the partial download ({have}{of} bytes, with {partial.record_path(self.part).name}) is kept "
                     "and resumes when this command is rerun with space free")
         else:
+            unresumable = self.part.is_file() and self.part.stat().st_size > 0
             self._discard()
-            fate = "the partial download was deleted (nothing the server could resume from was written)"
+            fate = ("the partial download was deleted (without an ETag or Last-Modified from the server it could "
+                    "not be resumed)" if unresumable else "nothing was written")
         return UserError(f"{reason}; {fate}", self.part)
 
 
