@@ -17,21 +17,26 @@ from embedkit.errors import UserError
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
+def atomic_path(target: str | Path, *, replace_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds.
 
     Works for files and directories alike (the caller creates what it needs at the yielded path).
+    An existing directory at ``target`` is replaced only with ``replace_dir=True``, which a caller passes
+    for a directory embedkit made itself (an export, a cache entry, a run's merged/); any other is
+    refused before the block runs, because embedkit never deletes what it did not create.
     """
     target = Path(target)
+    check_file_target(target, replace_dir=replace_dir)
     new_parent = not target.parent.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     staged = tmp / target.name
     try:
-        yield staged
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        os.replace(staged, target)
+        with no_space_message(target):
+            yield staged
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(staged, target)
     except BaseException:
         if new_parent:  # a failed write leaves no empty directory it made either
             shutil.rmtree(tmp, ignore_errors=True)
@@ -51,6 +56,27 @@ def no_space_message(path: str | Path) -> Iterator[None]:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise UserError("no space left on device", path) from None
+
+
+def check_file_target(target: str | Path, *, replace_dir: bool = False) -> None:
+    """Refuse, before any work, an output file whose path is a directory or lies under a file.
+
+    ``replace_dir`` lets through a directory the caller made and replaces whole.
+    """
+    target = Path(target)
+    if target.is_dir() and not replace_dir:
+        raise UserError("is a directory, expected a file", target)
+    check_dir_target(target.parent)
+
+
+def check_dir_target(directory: str | Path) -> None:
+    """Refuse, before any work, an output directory that is a file or lies under one (it could not be created)."""
+    directory = Path(directory)
+    for path in (directory, *directory.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise UserError("is a file, expected a directory" if path == directory else "is not a directory", path)
+            return
 
 
 def write_text(target: str | Path, text: str) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from embedkit.benchmark.memory import PeakRss, rss_mib
 from embedkit.errors import UserError
 from embedkit.filenames import ST_MODULES_FILE
+from embedkit.fsutil import check_file_target, write_json
 
 REFERENCE = "sentence-transformers"
 DEFAULT_DOCS = 64
@@ -56,6 +57,7 @@ class BenchSettings:
     # Padded tokens per embedkit forward: None = what eval uses (runtime.CPU_TOKENS_PER_BATCH on CPU), 0 = no
     # cap (batch size alone, as sentence-transformers batches).
     tokens_per_batch: Optional[int] = None
+    output: Optional[Path] = None  # where save_result will write the JSON; checked before anything runs
 
 
 @dataclass
@@ -288,6 +290,8 @@ def _percentile_ms(values: list[float], q: float) -> float:
 
 def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
     """Measure every requested engine (and the reference) on the same documents; see the module docstring."""
+    if settings.output is not None:  # a bad --output found after minutes of benchmarking would waste them
+        check_file_target(settings.output)
     import paddle  # noqa: F401  (before torch, which the reference imports)
 
     from embedkit.inference.engines import available_engines, cpu_cores, resolve_device, resolve_engine
@@ -395,6 +399,4 @@ def _compare_with_reference(rows: list[Measurement], embeddings: dict[str, np.nd
 
 
 def save_result(result: BenchResult, path: Path) -> None:
-    from embedkit.fsutil import write_json
-
     write_json(path, result.to_dict())

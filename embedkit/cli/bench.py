@@ -48,7 +48,7 @@ def bench_command(
         model_dir=model or default_model_dir(), data_dir=data or default_data_dir(), docs=docs, max_len=max_length,
         batch_sizes=batch_size or list(DEFAULT_BATCH_SIZES), engines=engine, reference=reference, repeats=repeats,
         device=device, threads=threads, fresh_export=fresh_export, tokens_per_batch=tokens_per_batch,
-        overrides=spec_overrides({"pooling": pooling, "normalize": normalize}),
+        overrides=spec_overrides({"pooling": pooling, "normalize": normalize}), output=output,
     )
     result = run_bench(settings, progress=out.verbosity >= 0)
     if output is not None:

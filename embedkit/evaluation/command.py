@@ -10,6 +10,7 @@ from embedkit.console import Output
 from embedkit.errors import UserError
 from embedkit.evaluation.options import EvalOptions
 from embedkit.evaluation.report import CheckpointsReport, EvalReport
+from embedkit.fsutil import check_dir_target
 from embedkit.modeling.overrides import embedding_overrides
 from embedkit.retrieval.search import SearchSettings
 
@@ -110,6 +111,8 @@ def build_options(request: EvalRequest) -> tuple[EvalOptions, list[Path], Option
     options.use_cache = request.use_cache
     options.dims = parse_dims(request.dims)
     options.ignore_identical_ids = request.ignore_identical_ids
+    if request.output is not None:  # a bad --output found after the whole eval would waste it
+        check_dir_target(request.output)
     options.output_dir = request.output
     options.show_progress = request.show_progress
     return options, data, model

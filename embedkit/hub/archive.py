@@ -29,17 +29,20 @@ def archive_stem(file_name: str) -> str | None:
     return None
 
 
-def extract_archive(archive: Path, target_dir: Path) -> int:
-    """Extract ``archive`` into ``target_dir`` (replacing it); return the number of members."""
+def extract_archive(archive: Path, target_dir: Path, *, replace: bool = False) -> int:
+    """Extract ``archive`` into ``target_dir``; return the number of members.
+
+    ``replace``: ``target_dir`` is an earlier extraction of embedkit's, which is replaced whole.
+    """
     try:
         if archive.name.lower().endswith(".zip"):
-            return _extract_zip(archive, target_dir)
-        return _extract_tar(archive, target_dir)
+            return _extract_zip(archive, target_dir, replace)
+        return _extract_tar(archive, target_dir, replace)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         raise UserError(f"cannot read the archive ({exc}); nothing was extracted", archive) from exc
 
 
-def _extract_tar(archive: Path, target_dir: Path) -> int:
+def _extract_tar(archive: Path, target_dir: Path, replace: bool) -> int:
     with tarfile.open(archive, "r:*") as tar:
         members = tar.getmembers()
         for member in members:
@@ -48,14 +51,14 @@ def _extract_tar(archive: Path, target_dir: Path) -> int:
             if not (member.isfile() or member.isdir()):
                 _refuse(archive, member.name, "is a device, FIFO or other special file")
             _check_member_path(archive, member.name)
-        with atomic_path(target_dir) as staged:
+        with atomic_path(target_dir, replace_dir=replace) as staged:
             staged.mkdir()
             # the "data" filter re-checks what we checked above and drops set-uid bits and the like
             tar.extractall(staged, members=members, filter="data")
     return len(members)
 
 
-def _extract_zip(archive: Path, target_dir: Path) -> int:
+def _extract_zip(archive: Path, target_dir: Path, replace: bool) -> int:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
         for info in infos:
@@ -63,7 +66,7 @@ def _extract_zip(archive: Path, target_dir: Path) -> int:
             if stat.S_ISLNK(mode):
                 _refuse(archive, info.filename, "is a symbolic link")
             _check_member_path(archive, info.filename)
-        with atomic_path(target_dir) as staged:
+        with atomic_path(target_dir, replace_dir=replace) as staged:
             staged.mkdir()
             zf.extractall(staged)
     return len(infos)

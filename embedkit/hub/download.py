@@ -1,7 +1,9 @@
 """`embedkit download`: fetch a registry entry or any URL into the cache, verify it and record it.
 
 Where things go: ``$EMBEDKIT_HOME`` (or ``~/.cache/embedkit``) ``/models/<name>`` and
-``/datasets/<name>``; plain URLs go to ``downloads/``. ``--to DIR`` replaces that directory.
+``/datasets/<name>``; plain URLs go to ``downloads/``; ``--to DIR`` puts them in DIR instead. A directory
+embedkit fills whole (a PaddleNLP model, an extracted archive) is replaced only when it is empty or was
+filled by embedkit before; one holding anything else is refused, never deleted.
 A dataset with a conversion keeps the upstream files under ``<dir>/source/`` and puts embedkit's
 layout at ``<dir>`` itself. Each directory holds a ``.embedkit-download.json`` manifest, so a rerun
 finds complete, verified files and does not fetch them again (``force`` does).
@@ -16,11 +18,11 @@ from urllib.parse import unquote, urlsplit
 
 from embedkit import paths
 from embedkit.errors import UserError
-from embedkit.fsutil import sha256_file
+from embedkit.fsutil import check_dir_target, sha256_file
 from embedkit.hub import hf, paddle_store
 from embedkit.hub.archive import ARCHIVE_SUFFIXES, archive_stem, extract_archive
 from embedkit.hub.convert import CONVERSIONS
-from embedkit.hub.manifest import FileRecord, Manifest, load_manifest, visible_files
+from embedkit.hub.manifest import MANIFEST_NAME, FileRecord, Manifest, load_manifest, visible_files
 from embedkit.hub.registry import SHA256_RE, Entry, find_entry, load_registry
 from embedkit.hub.transfer import RetryPolicy, fetch_file
 
@@ -75,6 +77,7 @@ def fetch(
         raise UserError(f"--sha256 must be 64 hex digits, got {sha256!r}")
     if name_or_url.startswith(("http://", "https://")):
         directory = to or paths.home() / "downloads"
+        check_dir_target(directory)  # before any request: a wrong --to should not cost a download
         return _fetch_url(name_or_url, directory, _file_name_of(name_or_url), sha256, extract, force, policy)
 
     entries = registry if registry is not None else load_registry()
@@ -84,6 +87,7 @@ def fetch(
     if extract and entry.source != "url":
         raise UserError(f"--extract applies to archive downloads; {entry.name} is fetched from {entry.source}")
     target = to or paths.home() / f"{entry.kind}s" / entry.name
+    check_dir_target(target)
 
     if entry.source == "url":
         assert entry.url is not None
@@ -123,6 +127,11 @@ def _fetch_url(url: str, directory: Path, file_name: str, sha256: str | None, ex
         raise UserError(f"--extract: {file_name} is not one of {', '.join(ARCHIVE_SUFFIXES)}")
     expected = sha256.lower() if sha256 else None
     manifest = load_manifest(directory)
+    if extract:
+        assert stem is not None
+        destination = directory / stem
+        ours = manifest.extracted.get(file_name) == stem
+        replace = _replaceable(destination, ours)  # before any transfer, as the flag check above
     target = directory / file_name
     notes: list[str] = []
 
@@ -136,15 +145,26 @@ def _fetch_url(url: str, directory: Path, file_name: str, sha256: str | None, ex
 
     result = FetchResult(file_name, "file", url, target, [record], downloaded, notes=notes)
     if extract:
-        assert stem is not None
-        destination = directory / stem
-        if force or downloaded or manifest.extracted.get(file_name) != stem or not destination.is_dir():
-            extract_archive(target, destination)
+        if force or downloaded or not ours or not destination.is_dir():
+            extract_archive(target, destination, replace=replace)
             manifest.extracted[file_name] = stem
             manifest.save()
         result.extracted_to = destination
         result.path = destination
     return result
+
+
+def _replaceable(directory: Path, ours: bool) -> bool:
+    """Whether ``directory``, about to be filled whole, may be replaced: it is ours, or empty, or absent.
+
+    Anything else there is the user's, and is refused before any transfer rather than deleted.
+    """
+    if not directory.exists():
+        return False
+    if directory.is_dir() and (ours or not any(directory.iterdir())):
+        return True
+    raise UserError("is in the way: embedkit did not create it, and replaces only what it created "
+                    "(move it away, or pick another --to)", directory)
 
 
 def _present_file(target: Path, recorded: FileRecord | None, expected: str | None, url: str, notes: list[str]) -> FileRecord | None:
@@ -242,7 +262,7 @@ def _fetch_paddlenlp(entry: Entry, target: Path, force: bool, saver: paddle_stor
     placed_by_hand = not present and manifest.origin is None and target.is_dir() and any(visible_files(target))
     downloaded = force or not (present or placed_by_hand)
     if downloaded:
-        paddle_store.fetch_paddlenlp(entry, target, saver=saver)
+        paddle_store.fetch_paddlenlp(entry, target, saver=saver, replace=_replaceable(target, (target / MANIFEST_NAME).is_file()))
     if downloaded or placed_by_hand:
         if placed_by_hand and not force:
             notes.append(f"found {entry.repo} in place at {target}; recorded it as is (no sha256 is published)")

@@ -28,11 +28,14 @@ def save_from_paddlenlp(name: str, directory: Path) -> None:
         AutoTokenizer.from_pretrained(name, cache_dir=cache).save_pretrained(str(directory))
 
 
-def fetch_paddlenlp(entry: Entry, target: Path, *, saver: Saver | None = None) -> None:
-    """Fill ``target`` (replacing it) with the model and tokenizer PaddleNLP serves under ``entry.repo``."""
+def fetch_paddlenlp(entry: Entry, target: Path, *, saver: Saver | None = None, replace: bool = False) -> None:
+    """Fill ``target`` with the model and tokenizer PaddleNLP serves under ``entry.repo``.
+
+    ``replace``: ``target`` is a directory embedkit made (an earlier download), which is replaced whole.
+    """
     saver = saver or save_from_paddlenlp
     try:
-        with atomic_path(target) as staged:
+        with atomic_path(target, replace_dir=replace) as staged:
             staged.mkdir()
             saver(entry.repo, staged)
     except OSError as exc:  # paddlenlp reports download failures as EnvironmentError; requests' errors are OSErrors too

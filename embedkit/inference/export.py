@@ -240,7 +240,7 @@ def build_export(location: Path, key: dict, files: tuple[str, ...],
     if cached_export(location, key, files):
         return ExportInfo(location, built=False, seconds=0.0)
     start = time.perf_counter()
-    with atomic_path(location) as staged:
+    with atomic_path(location, replace_dir=True) as staged:  # an export dir: embedkit's own
         staged.mkdir()
         details = write(staged) or {}
         written = [p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()]

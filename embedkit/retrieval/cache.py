@@ -82,7 +82,7 @@ class EmbeddingCache:
         """
         paths.cache_dir("embeddings")
         target = self.entry(key)
-        with atomic_path(target) as staged:
+        with atomic_path(target, replace_dir=True) as staged:  # a cache entry: embedkit's own
             staged.mkdir()
             array_path = staged / ARRAY_FILE
             _reserve(array_path, shape)

@@ -71,6 +71,6 @@ def tiny_bert(texts: list[str], seed: int) -> Path:
     if not (target / MODEL_CONFIG_FILE).is_file():
         from embedkit.fsutil import atomic_path
 
-        with atomic_path(target) as staged:
+        with atomic_path(target, replace_dir=True) as staged:  # a cache entry: embedkit's own
             build_tiny_bert(staged, texts, seed=seed)
     return target

@@ -261,7 +261,7 @@ def _save_merged(embedder, tokenizer, run_dir: Path) -> Path:
     query = merged_backbone(embedder.query_backbone)
     passage = merged_backbone(embedder.passage_backbone) if embedder.passage_backbone is not None else None
     target = run_dir / MERGED_DIR
-    with atomic_path(target) as staged:
+    with atomic_path(target, replace_dir=True) as staged:  # the run's own merged/
         Embedder(query, embedder.spec, passage).save_pretrained(staged, tokenizer)
     return target
 

@@ -194,7 +194,7 @@ def cached(key: str, build: Callable[[], TokenizedExamples], describe: dict,
                               "tokenising again")
         shutil.rmtree(target, ignore_errors=True)  # under the cache root, named by its key: embedkit's own
     data = build()
-    with atomic_path(target) as staged:
+    with atomic_path(target, replace_dir=True) as staged:  # a cache entry: embedkit's own
         staged.mkdir()
         names = data.save(staged)
         write_json(staged / META_FILE, {"format": CACHE_FORMAT, "examples": len(data),

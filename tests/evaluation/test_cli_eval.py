@@ -214,3 +214,14 @@ def test_t2ranking_directory_with_recipe_settings(run_cli, tiny_model, tmp_path)
     assert (dataset["format"], dataset["split"], dataset["num_docs"], dataset["num_queries"]) == ("t2ranking", "dev", 40, 2)
     assert dataset["top_k"] == 10 and report["spec"]["passage_max_len"] == 64
     assert dataset["ignore_identical_ids"]  # MTEB's T2Retrieval drops a query's own id
+
+
+def test_an_output_that_is_a_file_is_refused_before_encoding(run_cli, tiny_model, tmp_path, monkeypatch):
+    from embedkit.inference import Encoder
+
+    taken = tmp_path / "results"
+    taken.write_text("my notes\n")
+    monkeypatch.setattr(Encoder, "from_model_dir", lambda *a, **k: pytest.fail("the model was loaded"))
+    result = run_cli("eval", tiny_model, "--data", DEMO_DATA, "--output", taken)
+    assert result.exit_code == 2 and f"{taken}: is a file, expected a directory" in result.stderr
+    assert taken.read_text() == "my notes\n"

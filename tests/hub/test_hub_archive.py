@@ -164,3 +164,28 @@ def test_extract_of_a_non_archive_fails_before_any_transfer(file_server, tmp_pat
         fetch(url, extract=True, to=tmp_path, policy=FAST)
 
     assert file_server.requests == []
+
+
+def test_extract_never_replaces_a_directory_it_did_not_create(file_server, tmp_path, run_cli):
+    archive = make_tar(tmp_path / "src.tar.gz", [("corpus.jsonl", b"{}\n")])
+    url = file_server.add("/scifact.tar.gz", archive.read_bytes())
+    dest = tmp_path / "dest"
+    (dest / "scifact").mkdir(parents=True)
+    (dest / "scifact" / "notes.txt").write_text("mine")
+
+    result = run_cli("download", url, "--extract", "--to", dest)
+
+    assert result.exit_code == 2
+    assert f"{dest / 'scifact'}: is in the way: embedkit did not create it" in result.stderr
+    assert (dest / "scifact" / "notes.txt").read_text() == "mine"
+    assert file_server.requests == []  # refused before the transfer
+
+
+def test_a_forced_download_replaces_its_own_earlier_extraction(file_server, tmp_path):
+    url = file_server.add("/scifact.tar.gz", make_tar(tmp_path / "v1.tar.gz", [("old.jsonl", b"1")]).read_bytes())
+    fetch(url, extract=True, to=tmp_path / "dest", policy=FAST)
+    file_server.add("/scifact.tar.gz", make_tar(tmp_path / "v2.tar.gz", [("new.jsonl", b"2")]).read_bytes())
+
+    result = fetch(url, extract=True, to=tmp_path / "dest", force=True, policy=FAST)
+
+    assert sorted(p.name for p in result.extracted_to.iterdir()) == ["new.jsonl"]

@@ -236,6 +236,30 @@ def test_a_paddlenlp_model_put_in_place_by_hand_is_recorded_without_network(embe
     assert [rec.path for rec in result.files] == ["model_state.pdparams"]
 
 
+def test_force_never_deletes_a_model_put_in_place_by_hand(embedkit_home):
+    target = embedkit_home / "models" / "rocketqa-zh-base-query-encoder"
+    target.mkdir(parents=True)
+    (target / "model_state.pdparams").write_bytes(b"copied by hand")
+    calls: list[str] = []
+
+    with pytest.raises(UserError, match="is in the way: embedkit did not create it"):
+        fetch("rocketqa-zh-base-query-encoder", force=True, paddlenlp_saver=fake_paddlenlp(calls))
+
+    assert calls == [] and (target / "model_state.pdparams").read_bytes() == b"copied by hand"
+
+
+def test_a_paddlenlp_model_fills_an_empty_directory_and_a_forced_fetch_replaces_its_own(tmp_path):
+    target = tmp_path / "model"
+    target.mkdir()
+    calls: list[str] = []
+
+    fetch("rocketqa-zh-base-query-encoder", to=target, paddlenlp_saver=fake_paddlenlp(calls))
+    (target / "config.json").write_text('{"stale": true}')
+    fetch("rocketqa-zh-base-query-encoder", to=target, force=True, paddlenlp_saver=fake_paddlenlp(calls))
+
+    assert len(calls) == 2 and (target / "config.json").read_text() == "{}"
+
+
 @pytest.mark.parametrize("flags", [{"sha256": "0" * 64}, {"extract": True}])
 def test_single_file_flags_are_refused_for_hub_entries(flags):
     with pytest.raises(UserError, match="bge-large-en-v1.5 is fetched from hf"):

@@ -10,8 +10,10 @@ import pytest
 from hub_support import FAST, sha256
 
 from embedkit.errors import UserError
+from embedkit.hub import partial
 from embedkit.hub.download import fetch
 from embedkit.hub.manifest import MANIFEST_NAME
+from embedkit.hub.partial import PartRecord
 
 BODY = bytes(range(256)) * 400  # 100 KiB: several read chunks, so a cut lands mid-file
 
@@ -33,11 +35,25 @@ def test_resumes_with_a_range_request_after_the_server_cuts_the_transfer(file_se
 def test_a_partial_file_from_an_earlier_run_is_resumed(file_server, tmp_path):
     url = file_server.add("/data.bin", BODY)
     (tmp_path / "data.bin.part").write_bytes(BODY[:1000])
+    partial.save(tmp_path / "data.bin.part", PartRecord(url, '"v1"', len(BODY)))
 
     fetch(url, sha256=sha256(BODY), to=tmp_path, policy=FAST)
 
     (only,) = file_server.requests_for("/data.bin")
     assert only.headers["Range"] == "bytes=1000-"
+    assert only.headers["If-Range"] == '"v1"'
+    assert (tmp_path / "data.bin").read_bytes() == BODY
+    assert not (tmp_path / "data.bin.part.json").exists()
+
+
+def test_a_partial_file_without_its_record_is_not_resumed(file_server, tmp_path):
+    url = file_server.add("/data.bin", BODY)
+    (tmp_path / "data.bin.part").write_bytes(b"bytes of no known file")
+
+    fetch(url, to=tmp_path, policy=FAST)
+
+    (only,) = file_server.requests_for("/data.bin")
+    assert "Range" not in only.headers
     assert (tmp_path / "data.bin").read_bytes() == BODY
 
 
