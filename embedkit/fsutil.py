@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -29,7 +30,8 @@ def atomic_path(target: str | Path, *, replace_dir: bool = False) -> Iterator[Pa
     check_file_target(target, replace_dir=replace_dir)
     new_parent = not target.parent.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale_staging(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent))
     staged = tmp / target.name
     try:
         with no_space_message(target):
@@ -45,6 +47,29 @@ def atomic_path(target: str | Path, *, replace_dir: bool = False) -> Iterator[Pa
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_staging(target: Path) -> None:
+    """Remove staging dirs of ``target`` left by embedkit processes that were killed mid-write.
+
+    A staging dir is named ``.<target name>.<pid>.<random>.tmp``: one whose process is gone is embedkit's own
+    leftover; one of a live process (another write to the same target) is left alone.
+    """
+    prefix = f".{target.name}."
+    for leftover in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = leftover.name[len(prefix):].split(".", 1)[0]
+        if leftover.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 @contextlib.contextmanager

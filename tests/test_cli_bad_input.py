@@ -121,3 +121,32 @@ def test_bad_input_exits_2_with_path_and_line(tmp_path, monkeypatch, run_cli, bu
     assert result.exit_code == 2
     assert f"{bad_file}:{line}: {message}" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_damaged_model_dir_is_a_path_error_on_one_line(run_cli, tmp_path):
+    import json as json_module
+
+    from embedkit.modeling.tiny import build_tiny_bert
+
+    demo = Path(__file__).resolve().parents[1] / "demo" / "scifact-mini"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{\n  "hidden_size": 32,\n  oops\n}\n')
+    result = run_cli("eval", broken, "--data", demo, "--engine", "paddle")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {broken / 'config.json'}:3: invalid JSON: Expecting property name enclosed in double quotes"
+
+    resized = build_tiny_bert(tmp_path / "resized", ["cells divide", "tides follow the moon"])
+    config = json_module.loads((resized / "config.json").read_text())
+    (resized / "config.json").write_text(json_module.dumps({**config, "intermediate_size": 64}))
+    result = run_cli("eval", resized, "--data", demo, "--engine", "paddle")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "the weights do not fit config.json: encoder.layers.0.linear1.weight has shape [32, 128] in the weights, " \
+           "[32, 64] by the config (and 5 more tensors)" in result.stderr.replace("\n", "")
+
+
+def test_a_bom_before_a_blank_first_line_is_accepted(run_cli, tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf\n" + GOOD.encode() + b"\n")
+    result = run_cli("data", "check", path)
+    assert result.exit_code == 0, result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
@@ -54,3 +55,6 @@ def _quiet_paddle() -> None:
     warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
     warnings.filterwarnings("ignore", message="Tensor do not have 'place' interface for pir graph mode")
     os.environ.setdefault("GLOG_minloglevel", "2")  # Paddle's C++ INFO logs; read when paddle is first imported
+    # `datasets` (imported by PaddleNLP) logs which optional libraries it found at INFO through a root handler
+    # Paddle installs, so every command, errors included, would start with those lines.
+    logging.getLogger("datasets").setLevel(logging.WARNING)

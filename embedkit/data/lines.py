@@ -26,6 +26,8 @@ def iter_lines(path: Path, issues: IssueLog, expected: str) -> Iterator[tuple[in
     has_content = False
     with (gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")) as f:
         for number, raw in enumerate(f, start=1):
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as some Windows editors write
             if not raw.strip():
                 continue
             has_content = True
@@ -36,8 +38,6 @@ def iter_lines(path: Path, issues: IssueLog, expected: str) -> Iterator[tuple[in
                     f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line", path, number
                 )
                 continue
-            if number == 1:
-                text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, as some editors on Windows write
             yield number, text.rstrip("\r\n")
     if not has_content:
         issues.error(f"file is empty: expected {expected}", path, 1)

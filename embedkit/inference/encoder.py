@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Optional
@@ -10,11 +9,11 @@ from typing import Optional
 import numpy as np
 
 from embedkit.choices import Side
-from embedkit.filenames import MODEL_CONFIG_FILE
 from embedkit.inference.engines import Device, Engine
 from embedkit.inference.export import ExportInfo
 from embedkit.inference.runtime import LoadedModel, load_tower_forwards, tower_name
 from embedkit.modeling.encode import encode_texts
+from embedkit.modeling.model_config import read_model_config
 
 
 class Encoder:
@@ -36,8 +35,7 @@ class Encoder:
         self.engine: Engine = first.engine
         self.device: Device = first.device
         self.precision: str = model.identity.precision
-        config = json.loads((first.tower.weights_dir / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
-        self.dim: int = int(config["hidden_size"])
+        self.dim: int = int(read_model_config(first.tower.weights_dir)["hidden_size"])
 
     @property
     def fingerprint(self) -> str:

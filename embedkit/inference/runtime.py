@@ -6,7 +6,6 @@ models have ``query`` and ``passage`` towers, each exported on its own.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -14,7 +13,6 @@ from typing import Any, Optional
 from embedkit import console
 from embedkit.choices import Side
 from embedkit.errors import UserError
-from embedkit.filenames import MODEL_CONFIG_FILE
 from embedkit.inference import ort, paddle_inference
 from embedkit.inference.engines import (
     Device,
@@ -42,6 +40,7 @@ from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attent
 from embedkit.modeling.embedder import resolve_spec, tower_dirs
 from embedkit.modeling.encode import BatchForward, dygraph_forward
 from embedkit.modeling.loading import load_tokenizer, model_fingerprint
+from embedkit.modeling.model_config import read_model_config
 from embedkit.modeling.spec import EmbedderSpec
 
 SHARED = "shared"
@@ -64,11 +63,12 @@ class TowerForward:
 
 
 def model_towers(model_dir: Path, spec: EmbedderSpec) -> list[Tower]:
+    """The model's towers; each one's config.json is read first, so a broken one is named before any loading."""
     query_dir, passage_dir = tower_dirs(model_dir, spec)
-    if passage_dir is None:
-        return [Tower(SHARED, query_dir, model_fingerprint(query_dir))]
-    return [Tower("query", query_dir, model_fingerprint(query_dir)),
-            Tower("passage", passage_dir, model_fingerprint(passage_dir))]
+    named = [(SHARED, query_dir)] if passage_dir is None else [("query", query_dir), ("passage", passage_dir)]
+    for _, directory in named:
+        read_model_config(directory)
+    return [Tower(name, directory, model_fingerprint(directory)) for name, directory in named]
 
 
 def tower_name(spec: EmbedderSpec, side: Side) -> str:
@@ -163,7 +163,7 @@ def _export_onnx(model_dir: Path, spec: EmbedderSpec, identity: EmbeddingIdentit
 
 
 def _fuse_attention(converted: Path, out: Path, tower: Tower) -> dict[str, int]:
-    config = json.loads((tower.weights_dir / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
+    config = read_model_config(tower.weights_dir)
     heads, hidden = config.get("num_attention_heads"), config.get("hidden_size")
     if not heads or not hidden:
         raise FusionNotApplicable("config.json has no num_attention_heads/hidden_size")

@@ -15,7 +15,6 @@ PaddleNLP does not implement (Qwen3 in PaddleNLP 3.0.0b4) needs its backbone cla
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from embedkit.errors import UserError
 from embedkit.filenames import MODEL_CONFIG_FILE
+from embedkit.modeling.model_config import read_model_config
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,7 @@ def find_architecture(model_type: str | None, architectures: Sequence[str] | Non
 def read_architecture(model_dir: str | Path) -> Architecture:
     """The family of the model in ``model_dir``, from its ``config.json`` alone (no weights are read)."""
     path = Path(model_dir) / MODEL_CONFIG_FILE
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("not a model directory: config.json is missing", model_dir) from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"invalid JSON: {exc.msg}", path, exc.lineno) from None
+    config = read_model_config(model_dir)
     try:
         return find_architecture(config.get("model_type"), config.get("architectures"))
     except UserError as exc:

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from embedkit.config.validation import read_json
 from embedkit.filenames import LORA_CONFIG_FILE, MODEL_CONFIG_FILE
+from embedkit.modeling.model_config import read_model_config
 from embedkit.modeling.spec import read_spec
 
 # fairseq's RoBERTa numbers positions from pad_token_id + 1, so that many position embeddings never hold a token.
@@ -56,7 +57,7 @@ def _config_files(model_dir: Path) -> list[Path]:
 
 
 def _limits(config_file: Path) -> ModelLimits:
-    config = _object(config_file)
+    config = read_model_config(config_file.parent)
     positions = config.get("max_position_embeddings")
     hidden = config.get("hidden_size")
     origin = "max_position_embeddings"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,7 @@ from embedkit.filenames import (
 )
 from embedkit.fsutil import update_digest
 from embedkit.modeling.lora import adapter_config, is_adapter_dir, merged_backbone
+from embedkit.modeling.model_config import read_model_config
 
 WeightsFormat = Literal["paddle", "torch"]
 # Besides the weights, these decide what a model dir embeds a text as: the architecture and the tokenisation.
@@ -42,8 +44,7 @@ def weights_format(model_dir: str | Path) -> WeightsFormat:
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise UserError("model directory not found", model_dir)
-    if not (model_dir / MODEL_CONFIG_FILE).is_file():
-        raise UserError("not a model directory: config.json is missing", model_dir)
+    read_model_config(model_dir)  # an invalid config.json is the user's to fix, named with its line
     files = weight_files(model_dir)
     if not files:
         raise UserError(
@@ -107,6 +108,19 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
         if "Unable to parse" not in str(exc):
             raise
         raise _unknown_architecture(model_dir) from None
+    except RuntimeError as exc:
+        mismatches = _SHAPE_MISMATCH.findall(str(exc))
+        if not mismatches:
+            raise
+        name, found, expected = mismatches[0]
+        others = f" (and {len(mismatches) - 1} more tensors)" if len(mismatches) > 1 else ""
+        raise UserError(f"the weights do not fit {MODEL_CONFIG_FILE}: {name} has shape {found} in the weights, "
+                        f"{expected} by the config{others}", model_dir) from None
+
+
+# How PaddleNLP's from_pretrained reports a tensor whose shape differs from what the config builds.
+_SHAPE_MISMATCH = re.compile(r"Skip loading for (\S+)\. \S+ receives a shape (\[[^\]]*\]), "
+                             r"but the expected shape is (\[[^\]]*\])")
 
 
 def load_adapter_backbone(adapter_dir: str | Path, dtype: str = "float32"):

@@ -148,3 +148,22 @@ def test_a_truncated_export_is_rebuilt(engine, graph, tiny_model, tmp_path, run_
     assert f"{Path(graph).name} has {truncated} bytes" in result.stderr.replace("\n", "")
     assert json.loads(result.stdout)["mean"] == pytest.approx(fresh, abs=1e-6)
     assert "rebuilding" not in run_cli("eval", model, *args).stderr
+
+
+def test_staging_dirs_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from embedkit.fsutil import write_text
+
+    target = tmp_path / "entry"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = tmp_path / f".entry.{int(dead.stdout)}.abc123.tmp"
+    live = tmp_path / f".entry.{os.getpid()}.def456.tmp"
+    other = tmp_path / f".entry.x.{int(dead.stdout)}.ghi789.tmp"  # a staging dir of the target "entry.x"
+    for leftover in (killed, live, other):
+        (leftover / "half").mkdir(parents=True)
+    write_text(target, "done\n")
+    assert target.read_text() == "done\n"
+    assert not killed.exists() and live.exists() and other.exists()
