@@ -39,6 +39,7 @@ from embedkit.inference.identity import EmbeddingIdentity
 from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attention
 from embedkit.modeling.embedder import resolve_spec, tower_dirs
 from embedkit.modeling.encode import BatchForward, dygraph_forward
+from embedkit.modeling.limits import fitted_to_model
 from embedkit.modeling.loading import load_tokenizer, model_fingerprint
 from embedkit.modeling.model_config import read_model_config
 from embedkit.modeling.spec import EmbedderSpec
@@ -195,7 +196,7 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
     export_root = Path(export_root) if export_root is not None else None
     if not model_dir.is_dir():
         raise UserError("model directory not found", model_dir)
-    spec = resolve_spec(model_dir, overrides)
+    spec = fitted_to_model(model_dir, resolve_spec(model_dir, overrides), overrides)
     resolved_device = resolve_device(device)
     resolved_engine = resolve_engine(engine, resolved_device)
     resolved_precision = resolve_precision(resolved_engine, precision)

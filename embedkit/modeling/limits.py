@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from embedkit.config.validation import read_json
-from embedkit.filenames import LORA_CONFIG_FILE, MODEL_CONFIG_FILE
+from embedkit.errors import UserError
+from embedkit.filenames import LORA_CONFIG_FILE, MODEL_CONFIG_FILE, SPEC_FILE
 from embedkit.modeling.model_config import read_model_config
-from embedkit.modeling.spec import read_spec
+from embedkit.modeling.spec import EmbedderSpec, read_spec
 
 # fairseq's RoBERTa numbers positions from pad_token_id + 1, so that many position embeddings never hold a token.
 _POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta")
@@ -41,6 +42,30 @@ def model_limits(model_dir: str | Path) -> Optional[ModelLimits]:
     if not limits:
         return None
     return min(limits, key=lambda lim: (lim.max_sequence_length is None, lim.max_sequence_length or 0))
+
+
+def fitted_to_model(model_dir: str | Path, spec: EmbedderSpec, overrides: Optional[dict] = None) -> EmbedderSpec:
+    """``spec`` with max lengths the model can take.
+
+    A length the user chose (an option, or the model's own ``embedkit.json`` / sentence-transformers config)
+    that is too long is an error now, not an encoder failure mid-corpus; embedkit's default for a plain
+    checkpoint (128 passage tokens) is lowered to what the model takes.
+    """
+    limits = model_limits(model_dir)
+    if limits is None or limits.max_sequence_length is None:
+        return spec
+    own_spec = read_spec(model_dir) is not None
+    lowered = {}
+    for field in ("query_max_len", "passage_max_len"):
+        problem = limits.length_problem(getattr(spec, field))
+        if problem is None:
+            continue
+        if field in (overrides or {}):
+            raise UserError(f"{field}: {problem}")
+        if own_spec:
+            raise UserError(f"{field}: {problem}", Path(model_dir) / SPEC_FILE)
+        lowered[field] = limits.max_sequence_length
+    return spec.updated(**lowered) if lowered else spec
 
 
 def _config_files(model_dir: Path) -> list[Path]:

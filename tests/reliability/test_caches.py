@@ -167,3 +167,21 @@ def test_staging_dirs_of_killed_writers_are_removed_and_live_ones_kept(tmp_path)
     write_text(target, "done\n")
     assert target.read_text() == "done\n"
     assert not killed.exists() and live.exists() and other.exists()
+
+
+def test_lengths_beyond_the_position_embeddings_are_refused_or_lowered(tmp_path):
+    from embedkit.data import load_retrieval, passage_text
+    from embedkit.errors import UserError
+    from embedkit.inference import Encoder
+    from embedkit.modeling.spec import EmbedderSpec
+    from embedkit.modeling.tiny import build_tiny_bert
+
+    texts = [passage_text(d) for d in load_retrieval(DEMO_DATA, "test").corpus.values()][:50]
+    model = build_tiny_bert(tmp_path / "short", texts, max_position=64)
+    plain = Encoder.from_model_dir(model, engine="paddle")  # embedkit's default 128 is lowered, not an error
+    assert plain.spec.passage_max_len == 64 and plain.encode_passages(texts[:3]).shape == (3, 32)
+    with pytest.raises(UserError, match="passage_max_len: 100 tokens are more than the model takes: 64"):
+        Encoder.from_model_dir(model, engine="paddle", overrides={"passage_max_len": 100})
+    EmbedderSpec(passage_max_len=256).save(model)
+    with pytest.raises(UserError, match="embedkit.json: passage_max_len: 256 tokens"):
+        Encoder.from_model_dir(model, engine="paddle")
