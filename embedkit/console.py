@@ -25,6 +25,10 @@ class Output:
         """One unwrapped line (a ``path:line: message`` must survive narrow logs), printed even with -q."""
         Console(stderr=True).print(message, style="bold red", highlight=False, markup=False, soft_wrap=True)
 
+    def warning(self, message: str) -> None:
+        """One unwrapped line (it names paths), shown unless -q."""
+        self.err.print(message, style="yellow", highlight=False, markup=False, soft_wrap=True)
+
     def info(self, *objects: Any) -> None:
         self.err.print(*objects)
 

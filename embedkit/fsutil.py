@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -11,6 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from embedkit.errors import UserError
 
 
 @contextlib.contextmanager
@@ -37,6 +40,17 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def no_space_message(path: str | Path) -> Iterator[None]:
+    """Turn a full disk (ENOSPC, EDQUOT) while writing under ``path`` into ``PATH: no space left on device``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise UserError("no space left on device", path) from None
 
 
 def write_text(target: str | Path, text: str) -> None:

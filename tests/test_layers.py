@@ -11,8 +11,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "embedkit"
 
 # Lowest first. Packages in one layer do not import each other.
 LAYERS: list[set[str]] = [
-    {"errors", "choices", "filenames", "paths", "fsutil", "console"},
-    {"progress"},
+    {"errors", "choices", "filenames", "paths"},
+    {"fsutil", "console"},
+    {"progress", "integrity"},
     {"config", "data"},
     {"modeling"},
     {"losses", "inference"},
