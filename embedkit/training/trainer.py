@@ -9,8 +9,10 @@ What changes against the stock Trainer, and why:
   or the PaddleNLP LoRA adapter), so every ``checkpoint-N`` is a model ``embedkit eval`` can load; the
   stock ``_save`` would pickle the wrapper's state dict;
 - ``_load_from_checkpoint``: reads those weights back;
-- ``_save_checkpoint``: PaddleNLP writes checkpoints in place; here they are staged in a hidden directory and
-  renamed into place once complete, so a kill mid-save never leaves a loadable-looking half checkpoint.
+- ``_save_checkpoint``: PaddleNLP writes checkpoints in place; here they are staged in a hidden directory,
+  completed with a manifest of every file (size, sha256) written last, flushed and renamed into place, so a kill
+  mid-save never leaves a loadable-looking half checkpoint and a later-damaged file is caught on resume. A full
+  disk is ``RUN_DIR: no space left on device`` (exit 2) with the staging directory removed.
 """
 
 from __future__ import annotations
@@ -25,17 +27,19 @@ import paddle
 from paddlenlp.trainer import Trainer, TrainerState
 from paddlenlp.trainer.trainer import TRAINER_STATE_NAME
 
-from embedkit.fsutil import write_json
-from embedkit.retrieval.checkpoints import checkpoint_step
+from embedkit.filenames import CHECKPOINT_PREFIX, RECIPE_FILE
+from embedkit.fsutil import no_space_message, write_json, write_text
+from embedkit.retrieval.checkpoints import checkpoint_dirs, checkpoint_step, write_manifest
 from embedkit.training.batching import LengthGroupedBatchSampler
-from embedkit.training.checkpoints import STAGING_PREFIX
+from embedkit.training.checkpoints import STAGING_PREFIX, fsync_path, fsync_tree, make_readable
 
 LOSS_HISTORY_FILE = "loss_history.json"
 
 
 class EmbeddingTrainer(Trainer):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, recipe_yaml: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.recipe_yaml = recipe_yaml  # the resolved recipe, saved in each checkpoint
         # PaddleNLP empties state.log_history at every log; the loss curve needs all of it, across resumes,
         # so it is kept here and saved in each checkpoint.
         self.loss_history: list[dict] = []
@@ -94,37 +98,64 @@ class EmbeddingTrainer(Trainer):
 
     def _save_checkpoint(self, model, metrics=None):
         run_dir = Path(self.args.output_dir)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=run_dir)) if self.args.should_save else None
+        name = f"{CHECKPOINT_PREFIX}-{self.state.global_step}"
+        staging = None
+        try:
+            with no_space_message(run_dir):
+                if self.args.should_save:
+                    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=run_dir))
+                if self.args.world_size > 1:
+                    staging = Path(_broadcast_path(staging))
+                self._save_stock_checkpoint(model, metrics, staging)
+                if self.args.world_size > 1:
+                    paddle.distributed.barrier()
+                if self.args.should_save:
+                    self._complete_checkpoint(staging / name)
+                    target = run_dir / name
+                    if target.exists():  # a checkpoint of the same step from an earlier attempt at this run
+                        shutil.rmtree(target)
+                    os.replace(staging / name, target)
+                    staging.rmdir()
+                    fsync_path(run_dir)  # the rename itself
+                    self._rotate_step_checkpoints(run_dir)
+        except BaseException:
+            if self.args.should_save and staging is not None:  # a full disk or a kill leaves no partial save
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
         if self.args.world_size > 1:
-            staging = Path(_broadcast_path(staging))
-        name = f"checkpoint-{self.state.global_step}"
-        # The stock method writes to (and rotates checkpoints in) args.output_dir and args.output_signal_dir.
-        signal_dir = self.args.output_signal_dir
+            paddle.distributed.barrier()
+
+    def _save_stock_checkpoint(self, model, metrics, staging: Path) -> None:
+        """PaddleNLP's save (model, optimizer, scheduler, RNG, trainer state), into ``staging``: the stock method
+        writes to (and rotates checkpoints in) args.output_dir and args.output_signal_dir."""
+        run_dir, signal_dir = self.args.output_dir, self.args.output_signal_dir
         self.args.output_dir = self.args.output_signal_dir = str(staging)
         try:
             super()._save_checkpoint(model, metrics)
         finally:
-            self.args.output_dir, self.args.output_signal_dir = str(run_dir), signal_dir
-        if self.args.world_size > 1:
-            paddle.distributed.barrier()
-        if self.args.should_save:
-            write_json(staging / name / LOSS_HISTORY_FILE, self.loss_history)
-            target = run_dir / name
-            if target.exists():  # a checkpoint of the same step from an earlier attempt at this run
-                shutil.rmtree(target)
-            os.replace(staging / name, target)
-            staging.rmdir()
-            self._rotate_step_checkpoints(run_dir)
-        if self.args.world_size > 1:
-            paddle.distributed.barrier()
+            self.args.output_dir, self.args.output_signal_dir = run_dir, signal_dir
+
+    def _complete_checkpoint(self, checkpoint: Path) -> None:
+        """embedkit's files, then the manifest of them all (written last), all flushed before the rename."""
+        write_json(checkpoint / LOSS_HISTORY_FILE, self.loss_history)
+        if self.recipe_yaml is not None:  # what changed-settings warnings on resume compare against
+            write_text(checkpoint / RECIPE_FILE, self.recipe_yaml)
+        make_readable(checkpoint)
+        write_manifest(checkpoint)
+        fsync_tree(checkpoint)
 
     def _rotate_step_checkpoints(self, run_dir: Path) -> None:
-        """Keep the newest ``save_total_limit`` checkpoints, ordered by step (mtime misorders after a resume)."""
+        """Keep the newest ``save_total_limit`` checkpoints, ordered by step (mtime misorders after a resume).
+
+        Checkpoints past the current step are stale ones of an earlier attempt (passed over on resume because
+        they did not verify): they are not counted, so rotation never removes the save just made in their favour,
+        and they are replaced when the run reaches their step.
+        """
         limit = self.args.save_total_limit
         if not limit or limit <= 0:
             return
-        steps = sorted((p for p in run_dir.iterdir() if checkpoint_step(p) is not None), key=checkpoint_step)
-        for old in steps[:-limit]:
+        reached = [p for p in checkpoint_dirs(run_dir) if checkpoint_step(p) <= self.state.global_step]
+        for old in reached[:-limit]:
             shutil.rmtree(old, ignore_errors=True)
 
 
