@@ -118,8 +118,9 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
                         + "; ".join(changed))
     base_reference = config.model_name_or_path if not Path(config.model_name_or_path).is_dir() else str(base_dir)
     set_seed(config.seed)
-    # Optimizer state is saved under Paddle's generated parameter names, which count every layer this process
-    # made before (building tiny-bert on a first run, not on the resume): fresh names make them the same each run.
+    # Optimizer state is saved under Paddle's generated parameter and accumulator names, which count every layer
+    # and optimizer this process made before (tiny-bert built on a first run but not on its resume, an earlier
+    # embedkit.train call): fresh names make them the same in every run.
     with paddle.utils.unique_name.guard():
         embedder, tokenizer = load_embedder_for_training(base_dir, config, base_reference)
     params = count_parameters(embedder)
@@ -155,7 +156,8 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
         out.info(f"{resume.name} is the end of this run: nothing left to train")
         trainer.finish_from_checkpoint(resume)
     else:
-        trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
+        with paddle.utils.unique_name.guard():  # the optimizer's accumulator names (see the model load)
+            trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     train_time = time.perf_counter() - train_started
     steps_run = trainer.state.global_step - progress_cb.first_step if progress_cb.first_step is not None else 0
 

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 import paddle
-from paddlenlp.trainer import Trainer, TrainerState
+from paddlenlp.trainer import Trainer, TrainerCallback, TrainerState
 from paddlenlp.trainer.trainer import TRAINER_STATE_NAME
 
 from embedkit.filenames import CHECKPOINT_PREFIX, RECIPE_FILE
@@ -62,12 +62,20 @@ class EmbeddingTrainer(Trainer):
         return paddle.io.DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
                                     num_workers=self.args.dataloader_num_workers)
 
+    def steps_per_epoch(self) -> int:
+        """Optimisation steps in one pass over the data (PaddleNLP's own formula)."""
+        return max(len(self.get_train_dataloader()) // self.args.gradient_accumulation_steps, 1)
+
     def planned_max_steps(self) -> int:
         """The optimisation steps this run will take in total (PaddleNLP's own formula)."""
         if self.args.max_steps > 0:
             return self.args.max_steps
-        per_epoch = max(len(self.get_train_dataloader()) // self.args.gradient_accumulation_steps, 1)
-        return int(per_epoch * self.args.num_train_epochs)
+        return int(self.steps_per_epoch() * self.args.num_train_epochs)
+
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        if resume_from_checkpoint is not None:
+            self.add_callback(_RestoreRngAtEpochBoundary(self, resume_from_checkpoint))
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def finish_from_checkpoint(self, checkpoint: Path) -> None:
         """Take a checkpoint of an already finished run as the result, without training.
@@ -157,6 +165,20 @@ class EmbeddingTrainer(Trainer):
         reached = [p for p in checkpoint_dirs(run_dir) if checkpoint_step(p) <= self.state.global_step]
         for old in reached[:-limit]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+class _RestoreRngAtEpochBoundary(TrainerCallback):
+    """PaddleNLP restores a resumed run's RNG state once it has skipped the batches already trained in the current
+    epoch; resumed exactly at an epoch boundary there are none, so it never does, and dropout then differs from the
+    uninterrupted run. This restores it where the first resumed epoch begins."""
+
+    def __init__(self, trainer: EmbeddingTrainer, checkpoint: str):
+        self.trainer, self.checkpoint = trainer, checkpoint
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if self.checkpoint is not None and state.global_step % self.trainer.steps_per_epoch() == 0:
+            self.trainer._load_rng_state(self.checkpoint)
+        self.checkpoint = None
 
 
 def _broadcast_path(path: Path | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -250,3 +251,22 @@ def test_rotation_keeps_the_new_save_over_stale_later_checkpoints(tmp_path):
     trainer = SimpleNamespace(args=SimpleNamespace(save_total_limit=1), state=SimpleNamespace(global_step=4))
     EmbeddingTrainer._rotate_step_checkpoints(trainer, run)
     assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
+
+
+def test_a_resume_in_the_same_process_at_an_epoch_boundary_ends_where_the_straight_run_did(tmp_path, quiet_out):
+    """Two faults this caught: Paddle names parameters and optimizer accumulators from process-wide counters, so a
+    second run in one process (the Python API, a notebook) found its checkpoint's optimizer state under other
+    names; and PaddleNLP restores the RNG state only after skipping batches, so a resume at an epoch boundary
+    (none to skip) trained with other dropout."""
+    from embedkit.training.run import train
+    from tests.training.conftest import tiny_config, write_toy_jsonl
+
+    # toy data: 3 steps an epoch, so checkpoint-3 is an epoch boundary
+    config = tiny_config(tmp_path / "run", write_toy_jsonl(tmp_path / "toy.jsonl"))
+    train(config, out=quiet_out)
+    finished = _weights(tmp_path / "run")
+    shutil.rmtree(tmp_path / "run" / "checkpoint-6")
+    resumed = train(config, out=quiet_out)
+    assert resumed.resumed_from == str(tmp_path / "run" / "checkpoint-3")
+    again = _weights(tmp_path / "run")
+    assert max(float(np.abs(finished[k] - again[k]).max()) for k in finished) == 0.0
