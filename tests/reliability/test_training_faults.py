@@ -119,11 +119,15 @@ def test_kill_mid_run_resumes_to_identical_weights(tmp_path, straight):
     resume_and_compare(cmd, home, run_dir, straight)
 
 
+# Five distinct steps, each with a delay after it (mid-step or mid-save), seeded so a failure can be rerun.
+# Up to step 6 and 0.15 s after it: later, steps 7-8 and the final save can finish before the kill lands.
+_KILL_RNG = random.Random(10)
+KILLS = [(step, round(_KILL_RNG.uniform(0.0, 0.15), 3)) for step in _KILL_RNG.sample(range(1, MAX_STEPS - 1), 5)]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("case", range(5))
-def test_kill_at_random_steps_resumes_to_identical_weights(tmp_path, shared_home, straight, case):
-    rng = random.Random(1000 + case)  # seeded: a failure names the step and delay to reproduce it
-    step, delay = rng.randint(1, MAX_STEPS - 1), rng.uniform(0.0, 0.3)
+@pytest.mark.parametrize("step, delay", KILLS, ids=[f"step{s}+{d}s" for s, d in KILLS])
+def test_kill_at_random_steps_resumes_to_identical_weights(tmp_path, shared_home, straight, step, delay):
     run_dir = tmp_path / "run"
     cmd = command(run_dir)
     kill_at_step(cmd, shared_home, step, delay)
@@ -224,7 +228,8 @@ def test_no_space_during_a_checkpoint_save_is_a_user_error_with_nothing_partial_
     from embedkit.training.trainer import EmbeddingTrainer
 
     def full_disk(self, output_dir=None, state_dict=None, merge_tensor_parallel=False):
-        Path(output_dir, "model.safetensors").write_bytes(b"partial")
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        Path(output_dir, "model.safetensors").write_bytes(b"partial")  # the disk filled up mid-file
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(EmbeddingTrainer, "_save", full_disk)
