@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -117,6 +118,9 @@ def test_kill_mid_run_resumes_to_identical_weights(tmp_path, straight):
     cmd = command(run_dir)
     kill_at_step(cmd, home, step=5, delay=0.05)
     resume_and_compare(cmd, home, run_dir, straight)
+    # The loss curve spans the whole run, across the kill.
+    history = json.loads((run_dir / "checkpoint-8" / "loss_history.json").read_text())
+    assert [entry["step"] for entry in history] == list(range(1, MAX_STEPS + 1))
 
 
 # Five distinct steps, each with a delay after it (mid-step or mid-save), seeded so a failure can be rerun.
