@@ -21,10 +21,12 @@ manifest last and renames it to ``checkpoint-N``; staging leftovers are removed 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -42,7 +44,7 @@ from embedkit.filenames import (
     RUN_MARKER_FILE,
     model_file_names,
 )
-from embedkit.fsutil import write_json
+from embedkit.fsutil import no_space_message, write_json
 from embedkit.retrieval.checkpoints import resume_point
 from embedkit.training.arguments import LOGGING_DIR
 
@@ -114,10 +116,8 @@ def _empty_but_for_launch_logs(run_dir: Path) -> bool:
 
 
 def remove_staging_leftovers(run_dir: Path) -> None:
-    """What a kill during a checkpoint save, the final model's publication or an atomic write left behind."""
-    patterns = [f"{STAGING_PREFIX}*", f"{FINAL_STAGING_PREFIX}*",
-                *(f".{name}.*.tmp" for name in (*RUN_FILES, MERGED_DIR, RUN_MARKER_FILE))]
-    for pattern in patterns:
+    """What a kill during a checkpoint save or the final model's publication left behind."""
+    for pattern in (f"{STAGING_PREFIX}*", f"{FINAL_STAGING_PREFIX}*"):
         for leftover in run_dir.glob(pattern):
             shutil.rmtree(leftover, ignore_errors=True)
 
@@ -169,6 +169,24 @@ def _flat(settings: dict, prefix: str = "") -> dict[str, object]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+@contextlib.contextmanager
+def disk_full_message(path: Path) -> Iterator[None]:
+    """``PATH: no space left on device`` for a full disk while saving a model or checkpoint under ``path``.
+
+    Paddle's writers raise OSError (``no_space_message`` handles it); the safetensors writer raises its own
+    SafetensorError instead, naming the OS error only in its text.
+    """
+    from safetensors import SafetensorError
+
+    with no_space_message(path):
+        try:
+            yield
+        except SafetensorError as exc:
+            if f"os error {errno.ENOSPC})" not in str(exc):
+                raise
+            raise OSError(errno.ENOSPC, str(exc)) from exc
 
 
 def make_readable(directory: Path) -> None:

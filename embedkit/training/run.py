@@ -26,13 +26,14 @@ from embedkit.config.render import recipe_to_yaml
 from embedkit.console import Output
 from embedkit.errors import UserError
 from embedkit.filenames import RECIPE_FILE
-from embedkit.fsutil import no_space_message, write_json, write_text
+from embedkit.fsutil import write_json, write_text
 from embedkit.retrieval.checkpoints import checkpoint_global_step
 from embedkit.training.arguments import check_device_support, training_arguments
 from embedkit.training.checkpoints import (
     FINAL_STAGING_PREFIX,
     changed_settings,
     check_output_dir,
+    disk_full_message,
     make_readable,
     prepare_run_dir,
 )
@@ -259,7 +260,7 @@ def _publish_model(embedder, tokenizer, run_dir: Path) -> None:
     """Save the final model at the top of the run dir: staged beside it, then each entry renamed in."""
     staged = Path(tempfile.mkdtemp(prefix=FINAL_STAGING_PREFIX, dir=run_dir))
     try:
-        with no_space_message(run_dir):
+        with disk_full_message(run_dir):
             embedder.save_pretrained(staged, tokenizer)
         make_readable(staged)
         for entry in staged.iterdir():

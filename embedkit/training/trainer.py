@@ -28,10 +28,10 @@ from paddlenlp.trainer import Trainer, TrainerCallback, TrainerState
 from paddlenlp.trainer.trainer import TRAINER_STATE_NAME
 
 from embedkit.filenames import CHECKPOINT_PREFIX, RECIPE_FILE
-from embedkit.fsutil import no_space_message, write_json, write_text
+from embedkit.fsutil import write_json, write_text
 from embedkit.retrieval.checkpoints import checkpoint_dirs, checkpoint_step, write_manifest
 from embedkit.training.batching import LengthGroupedBatchSampler
-from embedkit.training.checkpoints import STAGING_PREFIX, fsync_path, fsync_tree, make_readable
+from embedkit.training.checkpoints import STAGING_PREFIX, disk_full_message, fsync_path, fsync_tree, make_readable
 
 LOSS_HISTORY_FILE = "loss_history.json"
 
@@ -109,7 +109,7 @@ class EmbeddingTrainer(Trainer):
         name = f"{CHECKPOINT_PREFIX}-{self.state.global_step}"
         staging = None
         try:
-            with no_space_message(run_dir):
+            with disk_full_message(run_dir):
                 if self.args.should_save:
                     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=run_dir))
                 if self.args.world_size > 1:
