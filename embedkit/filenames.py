@@ -39,6 +39,11 @@ EXPORT_META_FILE = "export.json"
 CHECKPOINT_PREFIX = "checkpoint"
 TRAINER_STATE_FILE = "trainer_state.json"
 MERGED_DIR = "merged"
+RECIPE_FILE = "recipe.yaml"  # the resolved recipe, at the top of a run dir and in each checkpoint
+# Written when embedkit creates or claims a run dir: only a dir holding it is one whose outputs embedkit may remove.
+RUN_MARKER_FILE = ".embedkit-run.json"
+# Written last into each checkpoint: every other file's size and sha256 (embedkit.integrity).
+CHECKPOINT_MANIFEST_FILE = "embedkit-checkpoint.json"
 
 
 def model_file_names() -> frozenset[str]:

@@ -1,6 +1,7 @@
 """``embedkit train``: the service behind the command.
 
-recipe → device check → run dir (resume / overwrite) → base model → tokenised data → eval before →
+recipe → device check → base model → run dir (refused if it is the model's, then resume / overwrite) →
+tokenised data → eval before →
 PaddleNLP Trainer → final model + run files → eval after → :class:`TrainResult`.
 """
 
@@ -24,10 +25,18 @@ from embedkit.config import TrainConfig
 from embedkit.config.render import recipe_to_yaml
 from embedkit.console import Output
 from embedkit.errors import UserError
+from embedkit.filenames import RECIPE_FILE
 from embedkit.fsutil import write_json, write_text
 from embedkit.retrieval.checkpoints import checkpoint_global_step
 from embedkit.training.arguments import check_device_support, training_arguments
-from embedkit.training.checkpoints import prepare_run_dir
+from embedkit.training.checkpoints import (
+    FINAL_STAGING_PREFIX,
+    changed_settings,
+    check_output_dir,
+    disk_full_message,
+    make_readable,
+    prepare_run_dir,
+)
 
 SUMMARY_FILE = "train_summary.json"
 EVAL_BEFORE_FILE = "eval_before.json"
@@ -78,16 +87,6 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     run_dir = Path(config.output_dir).expanduser().resolve()
     is_main = process_rank() == 0
     args = training_arguments(config, run_dir)  # initialises the process group under a launcher
-    if is_main:
-        resume = prepare_run_dir(run_dir, overwrite)
-    if world > 1:
-        paddle.distributed.barrier()
-    if not is_main:
-        from embedkit.retrieval.checkpoints import last_checkpoint
-
-        resume = None if overwrite else last_checkpoint(run_dir)
-    if resume is not None:
-        out.info(f"Resuming from [bold]{resume}[/] (pass --overwrite to start afresh)")
 
     from paddlenlp.trainer import PrinterCallback
     from paddlenlp.trainer.integrations import VisualDLCallback
@@ -104,9 +103,29 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     with _main_process_first(world, is_main):  # a built-in model is written once, by rank 0
         base_dir = resolve_base_model(config.model_name_or_path, lambda: _vocabulary_texts(config), seed=0)
     check_against_model(config, base_dir)
+    check_output_dir(run_dir, base_dir)  # before the run dir is touched: --overwrite must not reach the model
+    recipe_yaml = recipe_to_yaml(config)
+    if is_main:
+        resume = prepare_run_dir(run_dir, overwrite, out.warning)
+    if world > 1:
+        paddle.distributed.barrier()
+    if not is_main:
+        from embedkit.retrieval.checkpoints import last_checkpoint
+
+        resume = None if overwrite else last_checkpoint(run_dir)
+    if resume is not None:
+        out.info(f"Resuming from [bold]{resume}[/] (pass --overwrite to start afresh)")
+        changed = changed_settings(resume, recipe_yaml)
+        if changed:
+            out.warning(f"{resume}: resuming with settings changed since this checkpoint was saved: "
+                        + "; ".join(changed))
     base_reference = config.model_name_or_path if not Path(config.model_name_or_path).is_dir() else str(base_dir)
     set_seed(config.seed)
-    embedder, tokenizer = load_embedder_for_training(base_dir, config, base_reference)
+    # Optimizer state is saved under Paddle's generated parameter and accumulator names, which count every layer
+    # and optimizer this process made before (tiny-bert built on a first run but not on its resume, an earlier
+    # embedkit.train call): fresh names make them the same in every run.
+    with paddle.utils.unique_name.guard():
+        embedder, tokenizer = load_embedder_for_training(base_dir, config, base_reference)
     params = count_parameters(embedder)
     out.info(f"Model [bold]{base_reference}[/] ({config.fine_tune_type}): trainable parameters "
              f"{params.trainable:,} / {params.total:,} ({params.fraction:.2%})")
@@ -130,7 +149,8 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     examples_per_step = config.per_device_train_batch_size * config.gradient_accumulation_steps * world
     progress_cb = RichProgressCallback(out.err, examples_per_step)
     trainer = EmbeddingTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                               tokenizer=tokenizer, callbacks=[FinalStepCallback(), progress_cb])
+                               tokenizer=tokenizer, callbacks=[FinalStepCallback(), progress_cb],
+                               recipe_yaml=recipe_yaml)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(VisualDLCallback)  # replaced: see VisualDLLogCallback
     trainer.add_callback(VisualDLLogCallback())
@@ -139,7 +159,8 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
         out.info(f"{resume.name} is the end of this run: nothing left to train")
         trainer.finish_from_checkpoint(resume)
     else:
-        trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
+        with paddle.utils.unique_name.guard():  # the optimizer's accumulator names (see the model load)
+            trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     train_time = time.perf_counter() - train_started
     steps_run = trainer.state.global_step - progress_cb.first_step if progress_cb.first_step is not None else 0
 
@@ -161,8 +182,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
     _publish_model(embedder, tokenizer, run_dir)
     if config.fine_tune_type == "lora" and config.merge_lora:
         result.merged_dir = str(_save_merged(embedder, tokenizer, run_dir))
-    recipe_yaml = recipe_to_yaml(config)
-    write_text(run_dir / "recipe.yaml", recipe_yaml)
+    write_text(run_dir / RECIPE_FILE, recipe_yaml)
     write_json(run_dir / "train_args.json", args.to_dict())  # (PaddleNLP's to_json_string double-encodes)
     curve = plot_loss_curve(points, run_dir / "loss_curve.png", f"{run_dir.name}: training loss")
     result.loss_curve = str(curve) if curve else None
@@ -240,9 +260,11 @@ def _evaluate(config: TrainConfig, model_dir: Path, out: Output, label: str, lik
 
 def _publish_model(embedder, tokenizer, run_dir: Path) -> None:
     """Save the final model at the top of the run dir: staged beside it, then each entry renamed in."""
-    staged = Path(tempfile.mkdtemp(prefix=".final-model-", dir=run_dir))
+    staged = Path(tempfile.mkdtemp(prefix=FINAL_STAGING_PREFIX, dir=run_dir))
     try:
-        embedder.save_pretrained(staged, tokenizer)
+        with disk_full_message(run_dir):
+            embedder.save_pretrained(staged, tokenizer)
+        make_readable(staged)
         for entry in staged.iterdir():
             target = run_dir / entry.name
             if target.is_dir():
@@ -263,6 +285,7 @@ def _save_merged(embedder, tokenizer, run_dir: Path) -> Path:
     target = run_dir / MERGED_DIR
     with atomic_path(target, replace_dir=True) as staged:  # the run's own merged/
         Embedder(query, embedder.spec, passage).save_pretrained(staged, tokenizer)
+        make_readable(staged)
     return target
 
 

@@ -64,6 +64,11 @@ def test_output_dir_describes_the_model(tmp_path, quiet_out):
     assert "tiny-bert" in card and corpus_sha in card and f"{result.final_loss:.4f}" in card and "NDCG@10" in card
     assert result.eval_before["metrics"]["ndcg_at_10"] >= 0 and result.eval_after["metrics"]["ndcg_at_10"] >= 0
 
+    # Published files are all readable the same way (the safetensors writer alone left 0600).
+    modes = {p.relative_to(run): p.stat().st_mode & 0o777 for p in [*run.iterdir(), *run.glob("checkpoint-*/*")]
+             if p.is_file() and not p.name.startswith(".")}
+    assert set(modes.values()) == {(run / "config.json").stat().st_mode & 0o777}, modes
+
     # Every checkpoint is a model load_embedder reads with its spec; the last one is the final model.
     assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
     np.testing.assert_allclose(_encode(run / "checkpoint-6"), _encode(run), atol=1e-6)
@@ -182,14 +187,23 @@ def test_unknown_model_reference_is_a_user_error(run_cli, tmp_path):
     assert result.exit_code == 2 and "embedkit download no-such-model" in result.stderr
 
 
-def test_non_empty_output_dir_without_checkpoint_needs_overwrite(run_cli, tmp_path, toy_jsonl):
+def test_a_non_empty_dir_embedkit_did_not_create_is_refused_even_with_overwrite(run_cli, tmp_path, toy_jsonl):
     run = tmp_path / "run"
     run.mkdir()
     (run / "notes.txt").write_text("mine")
+    (run / "README.md").write_text("mine")  # a name embedkit's runs also write: still the user's
     args = ["train", "--model", "tiny-bert", "--data", toy_jsonl, "--output-dir", run, "--set", "max_steps=2",
             "--set", "train_group_size=2", "--set", "passage_max_len=16", "-q"]
-    refused = run_cli(*args)
-    assert refused.exit_code == 2 and "--overwrite" in refused.stderr
+    for extra in ((), ("--overwrite",)):
+        refused = run_cli(*args, *extra)
+        assert refused.exit_code == 2 and f"{run}: output_dir" in refused.stderr and "no .embedkit-run.json" in refused.stderr
+        assert sorted(p.name for p in run.iterdir()) == ["README.md", "notes.txt"]
+        assert (run / "README.md").read_text() == "mine"
+
+    (run / "notes.txt").unlink()
+    (run / "README.md").unlink()
+    assert run_cli(*args, "--json").exit_code == 0  # an empty dir is claimed
+    (run / "notes.txt").write_text("mine")
     assert run_cli(*args, "--overwrite", "--json").exit_code == 0
     assert (run / "notes.txt").read_text() == "mine"  # --overwrite removes what runs write, nothing else
     rerun = run_cli(*args, "--json")  # the finished run's last checkpoint: nothing left to train
