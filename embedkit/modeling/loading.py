@@ -23,6 +23,7 @@ from embedkit.filenames import (
     WEIGHT_SHARD_PATTERNS,
 )
 from embedkit.fsutil import update_digest
+from embedkit.modeling.hf_weights import read_weights
 from embedkit.modeling.lora import adapter_config, is_adapter_dir, merged_backbone
 
 WeightsFormat = Literal["paddle", "torch"]
@@ -91,7 +92,8 @@ def quiet_paddlenlp() -> None:
 def load_backbone(model_dir: str | Path, dtype: str = "float32"):
     """A PaddleNLP ``AutoModel`` for the encoder in ``model_dir`` (weights converted from torch if needed).
 
-    A LoRA adapter directory (``lora_config.json``) loads its base model and merges the adapter in.
+    A LoRA adapter directory (``lora_config.json``) loads its base model and merges the adapter in. A family
+    embedkit implements itself (the registry entry's ``implementation``) loads through that module.
     """
     from paddlenlp.transformers import AutoModel
 
@@ -99,6 +101,11 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
     model_dir = Path(model_dir)
     if is_adapter_dir(model_dir):  # a LoRA run's output or checkpoint: base + adapter, merged
         return load_adapter_backbone(model_dir, dtype=dtype)
+    implementation = _implementation(model_dir)
+    if implementation is not None:
+        if weights_format(model_dir) == "torch":
+            return implementation.from_torch_state(model_dir, read_weights(weight_files(model_dir)), dtype)
+        return implementation.MODEL_CLASS.from_pretrained(str(model_dir), dtype=dtype)
     try:
         if weights_format(model_dir) == "torch":
             return AutoModel.from_pretrained(str(_staging_dir(model_dir)), convert_from_torch=True, dtype=dtype)
@@ -107,6 +114,19 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
         if "Unable to parse" not in str(exc):
             raise
         raise _unknown_architecture(model_dir) from None
+
+
+def _implementation(model_dir: Path):
+    """The module implementing the model's family when PaddleNLP has none, else None (AutoModel loads it)."""
+    import importlib
+
+    from embedkit.modeling.architectures import read_architecture
+
+    try:
+        architecture = read_architecture(model_dir)
+    except UserError:  # no entry: AutoModel may still know the class, or says it does not
+        return None
+    return importlib.import_module(architecture.implementation) if architecture.implementation else None
 
 
 def load_adapter_backbone(adapter_dir: str | Path, dtype: str = "float32"):

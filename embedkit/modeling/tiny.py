@@ -44,3 +44,37 @@ def build_tiny_bert(out_dir: str | Path, texts: Iterable[str], hidden: int = 32,
     BertModel(config).save_pretrained(str(out_dir), safe_serialization=True)
     BertTokenizer(str(out_dir / "vocab.txt"), do_lower_case=True).save_pretrained(str(out_dir))
     return out_dir
+
+
+def build_byte_bpe_tokenizer(out_dir: str | Path, texts: Iterable[str], tokenizer_class: str, eos: str,
+                             bos: str | None = None, pad: str | None = None, extra_special: Iterable[str] = (),
+                             vocab_size: int = 600) -> int:
+    """Write a byte-level BPE trained on ``texts`` (a decoder LLM's tokenizer files, tiny); return its size.
+
+    ``tokenizer_class`` is what ``tokenizer_config.json`` names (``Qwen2Tokenizer``, ``LlamaTokenizer``); with
+    ``bos`` every text starts with it, as LLaMA's tokenizer does. ``extra_special`` become special tokens
+    (LLARA's ``<s1>``..``<s16>``).
+    """
+    import json
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    specials = list(dict.fromkeys([t for t in (eos, bos, pad) if t] + list(extra_special)))
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(list(texts), trainer)
+    if bos:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokenizer.token_to_id(bos))])
+    tokenizer.save(str(out_dir / "tokenizer.json"))
+    tokenizer.model.save(str(out_dir))  # vocab.json and merges.txt, which PaddleNLP's slow Qwen2 tokenizer reads
+    (out_dir / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": tokenizer_class, "eos_token": eos, "bos_token": bos, "pad_token": pad, "unk_token": None,
+        "add_bos_token": bool(bos), "add_eos_token": False, "additional_special_tokens": list(extra_special),
+        "model_max_length": 4096}), encoding="utf-8")
+    return tokenizer.get_vocab_size()
