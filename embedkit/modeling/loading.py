@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Literal
 
 from embedkit import paths
+from embedkit.config.validation import read_json
 from embedkit.errors import UserError
 from embedkit.filenames import (
     ADAPTER_FILES,
     MODEL_CONFIG_FILE,
+    PEFT_CONFIG_FILE,
     TOKENIZER_FILES,
     WEIGHT_FILES,
     WEIGHT_SHARD_PATTERNS,
 )
 from embedkit.fsutil import update_digest
+from embedkit.modeling.hf_peft import is_peft_dir, merge_peft_lora, peft_base_dir, read_peft_lora
 from embedkit.modeling.hf_weights import read_weights
 from embedkit.modeling.lora import adapter_config, is_adapter_dir, merged_backbone
 
@@ -89,11 +92,12 @@ def quiet_paddlenlp() -> None:
     logger.set_level("WARNING")
 
 
-def load_backbone(model_dir: str | Path, dtype: str = "float32"):
+def load_backbone(model_dir: str | Path, dtype: str = "float32", base_dir: str | Path | None = None):
     """A PaddleNLP ``AutoModel`` for the encoder in ``model_dir`` (weights converted from torch if needed).
 
-    A LoRA adapter directory (``lora_config.json``) loads its base model and merges the adapter in. A family
-    embedkit implements itself (the registry entry's ``implementation``) loads through that module.
+    A LoRA adapter directory (``lora_config.json``) loads its base model and merges the adapter in; so does a
+    Hugging Face PEFT adapter directory (``adapter_config.json``), on ``base_dir`` when given (see hf_peft). A
+    family embedkit implements itself (the registry entry's ``implementation``) loads through that module.
     """
     from paddlenlp.transformers import AutoModel
 
@@ -101,6 +105,9 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
     model_dir = Path(model_dir)
     if is_adapter_dir(model_dir):  # a LoRA run's output or checkpoint: base + adapter, merged
         return load_adapter_backbone(model_dir, dtype=dtype)
+    if is_peft_dir(model_dir):
+        lora = read_peft_lora(model_dir, base_dir)
+        return merge_peft_lora(load_backbone(lora.base, dtype=dtype), lora)
     implementation = _implementation(model_dir)
     if implementation is not None:
         if weights_format(model_dir) == "torch":
@@ -151,9 +158,12 @@ def _unknown_architecture(model_dir: Path) -> UserError:
 
 
 def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
+    """The fast tokenizer in ``model_dir``; a PEFT adapter without one (RepLLaMA's) uses its base model's."""
     from paddlenlp.transformers import AutoTokenizer
 
     model_dir = Path(model_dir)
+    if is_peft_dir(model_dir) and not any((model_dir / name).is_file() for name in TOKENIZER_FILES):
+        model_dir = peft_base_dir(model_dir, read_json(model_dir / PEFT_CONFIG_FILE)[0])
     if not model_dir.is_dir():
         raise UserError("tokenizer directory not found: expected a local model directory with tokenizer files",
                         model_dir)

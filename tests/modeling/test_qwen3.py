@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from llm_checkpoints import MIXED_TEXTS, reference_last_token, save_hf_qwen3
+from llm_checkpoints import MIXED_TEXTS, hf_token_lists, reference_last_token, save_hf_qwen3
 
 from embedkit.modeling.architectures import architecture_of, layer_list, read_architecture
 from embedkit.modeling.embedder import load_embedder
@@ -20,10 +20,8 @@ QUERY_PROMPT = "Instruct: Given a claim, retrieve documents that support or refu
 def _hf_reference(model_dir, texts, prompt=""):
     import transformers
 
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
     model = transformers.AutoModel.from_pretrained(model_dir).eval()
-    tokens = [tokenizer(prompt + text)["input_ids"] + [tokenizer.eos_token_id] for text in texts]
-    return reference_last_token(model, tokens, tokenizer.pad_token_id)
+    return reference_last_token(model, hf_token_lists(model_dir, texts, prompt), model.config.pad_token_id)
 
 
 def _embedkit(model_dir, texts, prompt="", **spec):
