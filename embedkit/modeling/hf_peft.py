@@ -81,7 +81,7 @@ def peft_base_dir(adapter_dir: Path, config: dict, base_dir: Optional[str | Path
     named = config.get("base_model_name_or_path") or ""
     candidates = [Path(base_dir)] if base_dir is not None else []
     if named:
-        candidates += [Path(named).expanduser(), adapter_dir / named]
+        candidates += [adapter_dir / Path(named).expanduser(), Path(named)]  # an absolute name stays as it is
         candidates.append(paths.home() / "models" / named.rstrip("/").rsplit("/", 1)[-1].lower())
     for candidate in candidates:
         if (candidate / MODEL_CONFIG_FILE).is_file():
