@@ -62,3 +62,13 @@ def test_tiny_family_recipe_trains_merges_exactly_and_its_saved_model_evaluates(
     assert 0.0 <= report.mean["ndcg_at_10"] <= 1.0
     adapter_report = evaluate(run, DEMO_DATA, engine="paddle")  # base + adapter, merged on load
     assert abs(adapter_report.mean["ndcg_at_10"] - report.mean["ndcg_at_10"]) <= 1e-6
+
+
+@pytest.mark.parametrize("name, preset", [*RECIPES.items(), ("qwen3-embedding-lora", "qwen3-embedding"),
+                                          ("repllama-lora", "repllama"), ("llara-lora", "llara")])
+def test_family_recipes_use_their_presets_prompts_and_pooling(name, preset):
+    config = load_recipe(REPO / "recipes" / f"{name}.yaml", TrainConfig)
+    expected = preset_fields(preset)
+    assert config.query_instruction_for_retrieval == expected["query_instruction"]
+    assert (config.passage_instruction_for_retrieval or "") == expected["passage_instruction"]
+    assert config.sentence_pooling_method == expected["pooling"]
