@@ -35,7 +35,7 @@ class Architecture:
     layers: str  # dotted path of the nn.LayerList in the backbone; also its layers' state-dict key prefix
     lora_targets: tuple[str, ...]  # full-match regexes over sublayer names (paddlenlp.peft target_modules)
     final_norm: str | None = None  # applied after the last layer, so part of last_hidden_state
-    # A backbone PaddleNLP lacks, implemented in embedkit: the module with its MODEL_CLASS and from_torch_state.
+    # A backbone PaddleNLP lacks, implemented in embedkit: the module whose from_state builds it from its weights.
     implementation: str | None = None
 
     def layer_key_prefix(self, index: int) -> str:

@@ -1,4 +1,4 @@
-"""Hugging Face (torch-layout) weight files read into numpy, without torch.
+"""Weight files read into numpy: Hugging Face's (torch layout) without torch, and Paddle's.
 
 For the backbones and adapters embedkit maps itself (Qwen3, PEFT LoRA adapters), where PaddleNLP's
 ``convert_from_torch`` has no name mapping. bfloat16 tensors, which numpy lacks, are widened to float32
@@ -61,12 +61,22 @@ def read_torch_pickle(path: Path) -> dict[str, np.ndarray]:
     return {k: _widen_bfloat16(v) if v.dtype == np.uint16 else np.asarray(v) for k, v in state.items()}
 
 
+def read_paddle_pickle(path: Path) -> dict[str, np.ndarray]:
+    import paddle
+
+    return {k: np.asarray(v.astype("float32").numpy() if v.dtype == paddle.bfloat16 else v.numpy())
+            for k, v in paddle.load(str(path)).items()}
+
+
 def read_weights(files: Iterable[Path]) -> dict[str, np.ndarray]:
-    """One state dict from safetensors and ``*.bin`` files (shards of one checkpoint); index files are skipped."""
+    """One state dict from safetensors, ``*.bin`` and ``*.pdparams`` files (shards of one checkpoint); index
+    files are skipped."""
     state: dict[str, np.ndarray] = {}
     for path in files:
         if path.name.endswith(".safetensors"):
             state.update(read_safetensors(path))
         elif path.suffix == ".bin":
             state.update(read_torch_pickle(path))
+        elif path.suffix == ".pdparams":
+            state.update(read_paddle_pickle(path))
     return state

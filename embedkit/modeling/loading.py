@@ -110,9 +110,8 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32", base_dir: str |
         return merge_peft_lora(load_backbone(lora.base, dtype=dtype), lora)
     implementation = _implementation(model_dir)
     if implementation is not None:
-        if weights_format(model_dir) == "torch":
-            return implementation.from_torch_state(model_dir, read_weights(weight_files(model_dir)), dtype)
-        return implementation.MODEL_CLASS.from_pretrained(str(model_dir), dtype=dtype)
+        torch_layout = weights_format(model_dir) == "torch"
+        return implementation.from_state(model_dir, read_weights(weight_files(model_dir)), dtype, torch_layout)
     try:
         if weights_format(model_dir) == "torch":
             return AutoModel.from_pretrained(str(_staging_dir(model_dir)), convert_from_torch=True, dtype=dtype)

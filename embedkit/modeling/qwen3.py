@@ -6,7 +6,7 @@ grouped, and positions are 0..T-1 whatever the padding, as in Hugging Face's imp
 (Qwen3-Embedding's) only shifts every position of a text by the same amount, which rotary embeddings cancel.
 
 Sublayer names are Hugging Face's, so a Hugging Face checkpoint maps onto this model by dropping the ``model.``
-prefix and transposing Linear weights (torch stores [out, in], Paddle [in, out]); `from_torch_state` does that.
+prefix and transposing Linear weights (torch stores [out, in], Paddle [in, out]); `from_state` does that.
 The LM head is not part of the backbone: a checkpoint's ``lm_head.weight`` (absent when the config ties it
 to the embeddings) is not read.
 """
@@ -210,23 +210,21 @@ def _check_supported(config: Qwen3Config) -> None:
                         "rope_scaling null, use_sliding_window false, hidden_act silu)", MODEL_CONFIG_FILE)
 
 
-def torch_state_to_paddle(state: dict, config: Qwen3Config) -> dict:
+def _paddle_layout(state: dict) -> dict:
     """A Hugging Face Qwen3 state dict (numpy arrays) in this model's layout."""
     converted = {}
     for key, value in state.items():
         name = key.removeprefix("model.")
         if name == "lm_head.weight":  # the LM head: not part of an embedding backbone
             continue
-        is_linear = name.endswith("_proj.weight")
-        converted[name] = value.T if is_linear else value
+        converted[name] = value.T if name.endswith("_proj.weight") else value
     return converted
 
 
-MODEL_CLASS = Qwen3Model
-
-
-def from_torch_state(model_dir: Path, state: dict, dtype: str) -> Qwen3Model:
-    """A Qwen3Model built from ``model_dir``'s config.json and ``state`` (a Hugging Face state dict)."""
+def from_state(model_dir: Path, state: dict, dtype: str, torch_layout: bool) -> Qwen3Model:
+    """A Qwen3Model built from ``model_dir``'s config.json and ``state`` (numpy arrays), which must fit it exactly:
+    PaddleNLP's own loading only warns about missing or unexpected weights, and a model with some left random
+    would embed without complaint."""
     raw = json.loads((model_dir / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
     try:
         config = Qwen3Config(**{**raw, "dtype": dtype})
@@ -234,7 +232,7 @@ def from_torch_state(model_dir: Path, state: dict, dtype: str) -> Qwen3Model:
             model = Qwen3Model(config)
     except UserError as exc:
         raise UserError(exc.message, model_dir / MODEL_CONFIG_FILE) from None
-    converted = torch_state_to_paddle(state, config)
+    converted = _paddle_layout(state) if torch_layout else state
     expected = model.state_dict()
     missing = sorted(set(expected) - set(converted))
     unexpected = sorted(set(converted) - set(expected))

@@ -73,3 +73,19 @@ def test_unsupported_qwen3_options_are_refused_naming_config_json(tmp_path):
     with pytest.raises(UserError, match="rope_scaling") as err:
         load_backbone(model_dir)
     assert err.value.path == str(model_dir / "config.json")
+
+
+def test_weights_of_another_family_under_a_qwen3_config_are_refused_not_half_loaded(tmp_path):
+    import paddlenlp.transformers as T
+
+    from embedkit.errors import UserError
+
+    model_dir = tmp_path / "qwen2-weights"
+    T.Qwen2Model(T.Qwen2Config(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                               num_key_value_heads=2, intermediate_size=64)).save_pretrained(str(model_dir),
+                                                                                           safe_serialization=True)
+    config = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, "model_type": "qwen3"}))
+    with pytest.raises(UserError, match="weights do not fit a Qwen3 model") as err:
+        load_backbone(model_dir)
+    assert "q_norm" in err.value.message and "q_proj.bias" in err.value.message
