@@ -9,8 +9,8 @@ for pruning scores) and `keep_layers` / `with_layers` (the model rebuilt from a 
 Adding a family is one entry in `ARCHITECTURES`: build a tiny model of it, read ``backbone.named_sublayers()`` for
 the layer list's path and the projection names, check that ``output_hidden_states=True`` returns L+1 states, and
 add the family to the table in ``tests/modeling/test_architectures.py``, which checks all of that. A family
-PaddleNLP does not implement needs its backbone class first, named by the entry's ``implementation`` (Qwen3:
-`embedkit.modeling.qwen3`).
+PaddleNLP does not implement or cannot load from Hugging Face weights names the module that does in its entry's
+``implementation`` (Qwen3: `embedkit.modeling.qwen3`, Mistral: `embedkit.modeling.mistral`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Architecture:
     layers: str  # dotted path of the nn.LayerList in the backbone; also its layers' state-dict key prefix
     lora_targets: tuple[str, ...]  # full-match regexes over sublayer names (paddlenlp.peft target_modules)
     final_norm: str | None = None  # applied after the last layer, so part of last_hidden_state
-    # A backbone PaddleNLP lacks, implemented in embedkit: the module whose from_state builds it from its weights.
+    # A backbone PaddleNLP cannot load (no class, or no weight conversion): the module whose from_state builds it.
     implementation: str | None = None
 
     def layer_key_prefix(self, index: int) -> str:
@@ -63,8 +63,9 @@ ARCHITECTURES: tuple[Architecture, ...] = (
                  lora_targets=(r".*\.attention\.self\.(query|key|value)", r".*\.attention\.output\.dense")),
     Architecture("LLaMA", ("llama",), ("LlamaModel",), decoder=True, layers="layers",
                  lora_targets=_FUSABLE_DECODER, final_norm="norm"),
+    # PaddleNLP builds Mistral but cannot convert its Hugging Face weights: embedkit maps them.
     Architecture("Mistral", ("mistral",), ("MistralModel",), decoder=True, layers="layers",
-                 lora_targets=_DECODER, final_norm="norm"),
+                 lora_targets=_DECODER, final_norm="norm", implementation="embedkit.modeling.mistral"),
     Architecture("Qwen2", ("qwen2",), ("Qwen2Model",), decoder=True, layers="layers",
                  lora_targets=_FUSABLE_DECODER, final_norm="norm"),
     # Qwen3-Embedding's backbone. Its per-head q_norm/k_norm are RMSNorms, not Linear layers: LoRA leaves them be.

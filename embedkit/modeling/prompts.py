@@ -52,6 +52,10 @@ PRESETS: dict[str, Preset] = {
     "repllama": Preset("RepLLaMA", Pooling.LAST, PaddingSide.RIGHT, "query: ", "passage: "),
     # Qwen/Qwen3-Embedding-*: instruction on queries only, no space after "Query:", left padding.
     "qwen3-embedding": Preset("Qwen3-Embedding", Pooling.LAST, PaddingSide.LEFT, f"Instruct: {TASK}\nQuery:"),
+    # BAAI/bge-en-icl, zero-shot: the query in its instruct/query/response frame, the state after "<response>"
+    # pooled (no EOS); passages bare. `icl_instruction` adds in-context examples.
+    "bge-en-icl": Preset("bge-en-icl", Pooling.LAST, PaddingSide.LEFT, f"<instruct>{TASK}\n<query>{TEXT}\n<response>",
+                         append_eos=False),
     # BAAI/LLARA-passage: each side ends in eight special tokens whose states are averaged. One padding side
     # for training and evaluation alike (the original trained left-padded and pooled as if right-padded).
     "llara": Preset("LLARA", Pooling.LAST_8, PaddingSide.LEFT,
@@ -59,6 +63,14 @@ PRESETS: dict[str, Preset] = {
                     _llara_template("summarize the above passage", range(1, 9)), append_eos=False),
 }
 LLARA_SPECIAL_TOKENS = tuple(f"<s{i}>" for i in range(1, 17))
+
+
+def icl_instruction(task: str, examples: list[tuple[str, str]]) -> str:
+    """bge-en-icl's query template with k (query, positive passage) examples before the query, as its model
+    card builds it: each example framed like the query with the passage as the response, blank lines between."""
+    frame = PRESETS["bge-en-icl"].query_instruction.replace(TASK, task)
+    shots = "".join(frame.replace(TEXT, query) + f"{passage}\n\n" for query, passage in examples)
+    return shots + frame
 
 
 def preset_fields(name: str, task: str = DEFAULT_TASK) -> dict[str, Any]:

@@ -5,15 +5,13 @@ embedding); ``head_dim`` is explicit (Qwen3-0.6B: 16 heads of 128 on a 1024-wide
 grouped, and positions are 0..T-1 whatever the padding, as in Hugging Face's implementation, so left padding
 (Qwen3-Embedding's) only shifts every position of a text by the same amount, which rotary embeddings cancel.
 
-Sublayer names are Hugging Face's, so a Hugging Face checkpoint maps onto this model by dropping the ``model.``
-prefix and transposing Linear weights (torch stores [out, in], Paddle [in, out]); `from_state` does that.
-The LM head is not part of the backbone: a checkpoint's ``lm_head.weight`` (absent when the config ties it
-to the embeddings) is not read.
+Sublayer names are Hugging Face's, so a Hugging Face checkpoint maps onto this model as `hf_decoder` says. The
+LM head is not part of the backbone: a checkpoint's ``lm_head.weight`` (absent when the config ties it to the
+embeddings) is not read.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import paddle
@@ -21,10 +19,11 @@ import paddle.nn.functional as F
 from paddle import nn
 from paddlenlp.transformers.configuration_utils import PretrainedConfig
 from paddlenlp.transformers.model_outputs import BaseModelOutputWithPast
-from paddlenlp.transformers.model_utils import PretrainedModel, dtype_guard, no_init_weights
+from paddlenlp.transformers.model_utils import PretrainedModel
 
 from embedkit.errors import UserError
 from embedkit.filenames import MODEL_CONFIG_FILE
+from embedkit.modeling.hf_decoder import build, read_config
 
 # Added to the scores of masked keys. Finite, so a left-padding row that sees no key stays a number, not NaN.
 _MASKED = -1e9
@@ -210,36 +209,7 @@ def _check_supported(config: Qwen3Config) -> None:
                         "rope_scaling null, use_sliding_window false, hidden_act silu)", MODEL_CONFIG_FILE)
 
 
-def _paddle_layout(state: dict) -> dict:
-    """A Hugging Face Qwen3 state dict (numpy arrays) in this model's layout."""
-    converted = {}
-    for key, value in state.items():
-        name = key.removeprefix("model.")
-        if name == "lm_head.weight":  # the LM head: not part of an embedding backbone
-            continue
-        converted[name] = value.T if name.endswith("_proj.weight") else value
-    return converted
-
-
 def from_state(model_dir: Path, state: dict, dtype: str, torch_layout: bool) -> Qwen3Model:
-    """A Qwen3Model built from ``model_dir``'s config.json and ``state`` (numpy arrays), which must fit it exactly:
-    PaddleNLP's own loading only warns about missing or unexpected weights, and a model with some left random
-    would embed without complaint."""
-    raw = json.loads((model_dir / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
-    try:
-        config = Qwen3Config(**{**raw, "dtype": dtype})
-        with dtype_guard(dtype), no_init_weights():
-            model = Qwen3Model(config)
-    except UserError as exc:
-        raise UserError(exc.message, model_dir / MODEL_CONFIG_FILE) from None
-    converted = _paddle_layout(state) if torch_layout else state
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(converted))
-    unexpected = sorted(set(converted) - set(expected))
-    misshapen = sorted(k for k in set(expected) & set(converted) if list(converted[k].shape) != expected[k].shape)
-    if missing or unexpected or misshapen:
-        problems = {"missing": missing[:5], "unexpected": unexpected[:5], "shape differs": misshapen[:5]}
-        raise UserError(f"weights do not fit a Qwen3 model of this config.json: "
-                        f"{ {k: v for k, v in problems.items() if v} }", model_dir)
-    model.set_state_dict({k: paddle.to_tensor(v).astype(dtype) for k, v in converted.items()})
-    return model
+    """The Qwen3Model of ``model_dir``'s config.json holding ``state`` (numpy arrays, checked to fit exactly)."""
+    config = Qwen3Config(**{**read_config(model_dir), "dtype": dtype})
+    return build(Qwen3Model, config, model_dir, state, dtype, torch_layout)

@@ -52,19 +52,22 @@ def save_hf_qwen3(out_dir: Path, tied: bool = True, causal_lm: bool = False, see
 LLAMA_SPECIAL = {"eos": "</s>", "bos": "<s>", "pad": None}
 
 
-def save_hf_llama(out_dir: Path, extra_special: tuple[str, ...] = (), seed: int = 0) -> Path:
-    """A 2-layer LLaMA (4 query heads sharing 2 key/value heads, untied embeddings, LLaMA-2's rms_norm_eps) with a
-    BOS-prepending tokenizer, as Llama-2-7b-hf's base layout (LlamaModel weights without the ``model.`` prefix)."""
+def save_hf_llama(out_dir: Path, extra_special: tuple[str, ...] = (), seed: int = 0, family: str = "llama") -> Path:
+    """A 2-layer LLaMA or Mistral (4 query heads sharing 2 key/value heads, untied embeddings) with a
+    BOS-prepending tokenizer, in the base layout (``*Model`` weights without the ``model.`` prefix)."""
     import transformers
 
+    # Mistral's repos (bge-en-icl, NV-Embed) name LLaMA's tokenizer class too.
     vocab = build_byte_bpe_tokenizer(out_dir, demo_texts(), "LlamaTokenizer", **LLAMA_SPECIAL,
                                      extra_special=extra_special)
     torch.manual_seed(seed)
-    config = transformers.LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                                      rms_norm_eps=1e-5, tie_word_embeddings=False, bos_token_id=1, eos_token_id=0,
-                                      pad_token_id=None)
-    model = transformers.LlamaModel(config)
+    config_class, model_class = {"llama": (transformers.LlamaConfig, transformers.LlamaModel),
+                                 "mistral": (transformers.MistralConfig, transformers.MistralModel)}[family]
+    config = config_class(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                          rms_norm_eps=1e-5, tie_word_embeddings=False, bos_token_id=1, eos_token_id=0,
+                          pad_token_id=None)
+    model = model_class(config)
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "norm" in name:

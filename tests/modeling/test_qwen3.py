@@ -86,6 +86,6 @@ def test_weights_of_another_family_under_a_qwen3_config_are_refused_not_half_loa
                                                                                            safe_serialization=True)
     config = json.loads((model_dir / "config.json").read_text())
     (model_dir / "config.json").write_text(json.dumps({**config, "model_type": "qwen3"}))
-    with pytest.raises(UserError, match="weights do not fit a Qwen3 model") as err:
+    with pytest.raises(UserError, match="weights do not fit a qwen3 model") as err:
         load_backbone(model_dir)
     assert "q_norm" in err.value.message and "q_proj.bias" in err.value.message
