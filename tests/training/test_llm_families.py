@@ -17,7 +17,8 @@ from embedkit.training.run import train
 from tests.conftest import DEMO_DATA, REPO
 
 # recipe -> the preset its spec must end up with (prompts, pooling, padding side, EOS)
-RECIPES = {"tiny-qwen3-embedding": "qwen3-embedding", "tiny-repllama": "repllama", "tiny-llara": "llara"}
+RECIPES = {"tiny-qwen3-embedding": "qwen3-embedding", "tiny-repllama": "repllama", "tiny-llara": "llara",
+           "tiny-bge-en-icl": "bge-en-icl"}
 
 
 def _recipe(name: str, run: Path) -> TrainConfig:
@@ -65,7 +66,8 @@ def test_tiny_family_recipe_trains_merges_exactly_and_its_saved_model_evaluates(
 
 
 @pytest.mark.parametrize("name, preset", [*RECIPES.items(), ("qwen3-embedding-lora", "qwen3-embedding"),
-                                          ("repllama-lora", "repllama"), ("llara-lora", "llara")])
+                                          ("repllama-lora", "repllama"), ("llara-lora", "llara"),
+                                          ("bge-en-icl-lora", "bge-en-icl")])
 def test_family_recipes_use_their_presets_prompts_and_pooling(name, preset):
     config = load_recipe(REPO / "recipes" / f"{name}.yaml", TrainConfig)
     expected = preset_fields(preset)
