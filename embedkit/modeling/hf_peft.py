@@ -85,11 +85,21 @@ def peft_base_dir(adapter_dir: Path, config: dict, base_dir: Optional[str | Path
         candidates.append(paths.home() / "models" / named.rstrip("/").rsplit("/", 1)[-1].lower())
     for candidate in candidates:
         if (candidate / MODEL_CONFIG_FILE).is_file():
-            return candidate
+            return candidate.resolve()
     tried = ", ".join(str(c) for c in candidates) or "nothing"
     raise UserError(f"the PEFT adapter's base model {named!r} (base_model_name_or_path in {PEFT_CONFIG_FILE}) is not "
                     f"a local model directory (tried {tried}); download it, or name the base directory explicitly",
                     adapter_dir)
+
+
+def architecture_config_file(model_dir: str | Path) -> Path:
+    """The config.json describing the model in ``model_dir``: its own, or a PEFT adapter's base model's (a PEFT
+    dir has none of its own; RepLLaMA's has adapter files and a README only)."""
+    model_dir = Path(model_dir)
+    if is_peft_dir(model_dir) and not (model_dir / MODEL_CONFIG_FILE).is_file():
+        config, _ = read_json(model_dir / PEFT_CONFIG_FILE)
+        return peft_base_dir(model_dir, config if isinstance(config, dict) else {}) / MODEL_CONFIG_FILE
+    return model_dir / MODEL_CONFIG_FILE
 
 
 def _pairs(state: dict[str, np.ndarray], r: int, weights_file: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

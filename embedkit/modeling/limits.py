@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 from embedkit.config.validation import read_json
 from embedkit.errors import UserError
-from embedkit.filenames import LORA_CONFIG_FILE, MODEL_CONFIG_FILE, PEFT_CONFIG_FILE
-from embedkit.modeling.hf_peft import is_peft_dir, peft_base_dir
+from embedkit.filenames import LORA_CONFIG_FILE, MODEL_CONFIG_FILE
+from embedkit.modeling.hf_peft import architecture_config_file, is_peft_dir
 from embedkit.modeling.spec import read_spec
 
 # fairseq's RoBERTa numbers positions from pad_token_id + 1, so that many position embeddings never hold a token.
@@ -56,7 +56,7 @@ def _config_files(model_dir: Path) -> list[Path]:
             return _config_files(Path(base))
     if is_peft_dir(model_dir):
         try:
-            return _config_files(peft_base_dir(model_dir, _object(model_dir / PEFT_CONFIG_FILE)))
+            return [architecture_config_file(model_dir)]
         except UserError:  # loading the model says what is missing
             return []
     return []
