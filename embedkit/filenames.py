@@ -33,6 +33,7 @@ PASSAGE_TOWER_DIR = "passage_model"
 ST_POOLING_CONFIG = "1_Pooling/config.json"
 ST_MODULES_FILE = "modules.json"
 ST_CONFIG_FILE = "sentence_bert_config.json"
+ST_PROMPTS_FILE = "config_sentence_transformers.json"  # its "prompts" (Qwen3-Embedding's query instruction)
 
 # Exported inference graphs, beside the model (or in the cache), one subfolder per engine and tower.
 EXPORT_DIRNAME = ".embedkit-export"

@@ -51,3 +51,17 @@ def test_a_bad_spec_stops_eval_with_exit_2(tmp_path, run_cli):
     assert result.exit_code == 2
     assert f"{tmp_path / 'embedkit.json'}:3: query_max_len: expected int, got '64'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_sentence_transformers_dir_brings_its_prompts_as_qwen3_embedding_ships_them(tmp_path):
+    from embedkit.modeling.prompts import preset_fields
+
+    query_prompt = preset_fields("qwen3-embedding")["query_instruction"]
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_lasttoken": True}))
+    (tmp_path / "modules.json").write_text(json.dumps([{"type": "sentence_transformers.models.Normalize"}]))
+    (tmp_path / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": {"query": query_prompt, "document": ""}, "default_prompt_name": None}))
+    spec = read_spec(tmp_path)
+    assert (spec.pooling, spec.normalized, spec.appends_eos()) == ("last", True, True)
+    assert (spec.query_instruction, spec.passage_instruction) == (query_prompt, "")
