@@ -20,7 +20,10 @@ AUXILIARY_MODEL_FILES = ("chat_template.json", "generation_config.json")
 # A PaddleNLP LoRA adapter directory: its config names the base model.
 LORA_CONFIG_FILE = "lora_config.json"
 LORA_WEIGHTS_FILE = "lora_model_state.pdparams"
-ADAPTER_FILES = (LORA_CONFIG_FILE, LORA_WEIGHTS_FILE)
+# A Hugging Face PEFT adapter directory (RepLLaMA's layout): its config names the base model too.
+PEFT_CONFIG_FILE = "adapter_config.json"
+PEFT_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+ADAPTER_FILES = (LORA_CONFIG_FILE, LORA_WEIGHTS_FILE, PEFT_CONFIG_FILE, *PEFT_WEIGHT_FILES)
 
 # Two-tower models keep each tower in a subfolder.
 QUERY_TOWER_DIR = "query_model"
@@ -30,6 +33,7 @@ PASSAGE_TOWER_DIR = "passage_model"
 ST_POOLING_CONFIG = "1_Pooling/config.json"
 ST_MODULES_FILE = "modules.json"
 ST_CONFIG_FILE = "sentence_bert_config.json"
+ST_PROMPTS_FILE = "config_sentence_transformers.json"  # its "prompts" (Qwen3-Embedding's query instruction)
 
 # Exported inference graphs, beside the model (or in the cache), one subfolder per engine and tower.
 EXPORT_DIRNAME = ".embedkit-export"

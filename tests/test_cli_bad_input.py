@@ -150,3 +150,23 @@ def test_a_bom_before_a_blank_first_line_is_accepted(run_cli, tmp_path):
     path.write_bytes(b"\xef\xbb\xbf\n" + GOOD.encode() + b"\n")
     result = run_cli("data", "check", path)
     assert result.exit_code == 0, result.stderr
+
+
+def test_weights_that_leave_model_tensors_random_are_refused(run_cli, tmp_path):
+    import json as json_module
+
+    from safetensors.numpy import load_file, save_file
+
+    from embedkit.modeling.tiny import build_tiny_bert
+
+    demo = Path(__file__).resolve().parents[1] / "demo" / "scifact-mini"
+    model = build_tiny_bert(tmp_path / "model", ["cells divide", "tides follow the moon"])
+    weights = load_file(model / "model.safetensors")
+    dropped = sorted(k for k in weights if "encoder.layers.1." in k)
+    save_file({k: v for k, v in weights.items() if k not in dropped}, model / "model.safetensors",
+              metadata={"format": "np"})
+    json_module.loads((model / "config.json").read_text())
+    result = run_cli("eval", model, "--data", demo, "--engine", "paddle")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "the weights lack tensors this config.json needs, so the model would be partly random" in \
+        result.stderr.replace("\n", "")

@@ -199,6 +199,10 @@ def _overrides(settings: BenchSettings) -> dict:
     return {**settings.overrides, "passage_max_len": settings.max_len, "passage_instruction": ""}
 
 
+# embedkit's poolings that sentence-transformers' Pooling module has, by its name for them.
+_ST_POOLING = {"cls": "cls", "mean": "mean", "last": "lasttoken"}
+
+
 def _st_modules(settings: BenchSettings) -> list:
     from sentence_transformers import models
 
@@ -206,7 +210,7 @@ def _st_modules(settings: BenchSettings) -> list:
 
     spec = resolve_spec(settings.model_dir, settings.overrides)
     transformer = models.Transformer(str(settings.model_dir), max_seq_length=settings.max_len)
-    mode = {"cls": "cls", "mean": "mean", "last": "lasttoken"}[spec.pooling]
+    mode = _ST_POOLING[spec.pooling]
     modules = [transformer, models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode=mode)]
     return modules + ([models.Normalize()] if spec.normalized else [])
 
@@ -239,8 +243,11 @@ def reference_unavailable(settings: BenchSettings) -> Optional[str]:
         return "not requested (--no-reference)"
     if importlib.util.find_spec("sentence_transformers") is None:
         return "sentence-transformers is not installed"
-    if resolve_spec(settings.model_dir, settings.overrides).two_tower:
+    spec = resolve_spec(settings.model_dir, settings.overrides)
+    if spec.two_tower:
         return "a two-tower model has no sentence-transformers equivalent"
+    if spec.pooling not in _ST_POOLING:
+        return f"sentence-transformers has no {spec.pooling} pooling"
     if weights_format(settings.model_dir) != "torch":
         return "weights are in Paddle layout (an embedkit-trained model); torch cannot load them"
     return None

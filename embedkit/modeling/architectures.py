@@ -9,7 +9,8 @@ for pruning scores) and `keep_layers` / `with_layers` (the model rebuilt from a 
 Adding a family is one entry in `ARCHITECTURES`: build a tiny model of it, read ``backbone.named_sublayers()`` for
 the layer list's path and the projection names, check that ``output_hidden_states=True`` returns L+1 states, and
 add the family to the table in ``tests/modeling/test_architectures.py``, which checks all of that. A family
-PaddleNLP does not implement (Qwen3 in PaddleNLP 3.0.0b4) needs its backbone class before its entry.
+PaddleNLP does not implement or cannot load from Hugging Face weights names the module that does in its entry's
+``implementation`` (Qwen3: `embedkit.modeling.qwen3`, Mistral: `embedkit.modeling.mistral`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Architecture:
     layers: str  # dotted path of the nn.LayerList in the backbone; also its layers' state-dict key prefix
     lora_targets: tuple[str, ...]  # full-match regexes over sublayer names (paddlenlp.peft target_modules)
     final_norm: str | None = None  # applied after the last layer, so part of last_hidden_state
+    # A backbone PaddleNLP cannot load (no class, or no weight conversion): the module whose from_state builds it.
+    implementation: str | None = None
 
     def layer_key_prefix(self, index: int) -> str:
         return f"{self.layers}.{index}."
@@ -46,6 +49,7 @@ _MULTIHEAD_ATTENTION = (r".*\.self_attn\.(q_proj|k_proj|v_proj|out_proj)",)
 # gate_up_fused_proj are what PaddleNLP builds instead under fuse_attention_qkv / fuse_attention_ffn.
 _FUSABLE_DECODER = (r".*\.self_attn\.(q_proj|k_proj|v_proj|qkv_proj|o_proj)",
                     r".*\.mlp\.(gate_proj|up_proj|gate_up_fused_proj|down_proj)")
+_DECODER = (r".*\.self_attn\.(q_proj|k_proj|v_proj|o_proj)", r".*\.mlp\.(gate_proj|up_proj|down_proj)")
 
 ARCHITECTURES: tuple[Architecture, ...] = (
     Architecture("BERT", ("bert",), ("BertModel",), decoder=False, layers="encoder.layers",
@@ -59,12 +63,14 @@ ARCHITECTURES: tuple[Architecture, ...] = (
                  lora_targets=(r".*\.attention\.self\.(query|key|value)", r".*\.attention\.output\.dense")),
     Architecture("LLaMA", ("llama",), ("LlamaModel",), decoder=True, layers="layers",
                  lora_targets=_FUSABLE_DECODER, final_norm="norm"),
+    # PaddleNLP builds Mistral but cannot convert its Hugging Face weights: embedkit maps them.
     Architecture("Mistral", ("mistral",), ("MistralModel",), decoder=True, layers="layers",
-                 lora_targets=(r".*\.self_attn\.(q_proj|k_proj|v_proj|o_proj)",
-                               r".*\.mlp\.(gate_proj|up_proj|down_proj)"),
-                 final_norm="norm"),
+                 lora_targets=_DECODER, final_norm="norm", implementation="embedkit.modeling.mistral"),
     Architecture("Qwen2", ("qwen2",), ("Qwen2Model",), decoder=True, layers="layers",
                  lora_targets=_FUSABLE_DECODER, final_norm="norm"),
+    # Qwen3-Embedding's backbone. Its per-head q_norm/k_norm are RMSNorms, not Linear layers: LoRA leaves them be.
+    Architecture("Qwen3", ("qwen3",), ("Qwen3Model",), decoder=True, layers="layers",
+                 lora_targets=_DECODER, final_norm="norm", implementation="embedkit.modeling.qwen3"),
 )
 
 

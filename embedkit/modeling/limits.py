@@ -13,6 +13,7 @@ from typing import Any, Optional
 from embedkit.config.validation import read_json
 from embedkit.errors import UserError
 from embedkit.filenames import LORA_CONFIG_FILE, MODEL_CONFIG_FILE, SPEC_FILE
+from embedkit.modeling.hf_peft import architecture_config_file, is_peft_dir
 from embedkit.modeling.model_config import read_model_config
 from embedkit.modeling.spec import EmbedderSpec, read_spec
 
@@ -78,6 +79,11 @@ def _config_files(model_dir: Path) -> list[Path]:
         base = _object(model_dir / LORA_CONFIG_FILE).get("base_model_name_or_path")
         if isinstance(base, str) and Path(base).is_dir():
             return _config_files(Path(base))
+    if is_peft_dir(model_dir):
+        try:
+            return [architecture_config_file(model_dir)]
+        except UserError:  # loading the model says what is missing
+            return []
     return []
 
 

@@ -7,23 +7,30 @@ the embedkit cache: the user's model directory — possibly read-only, possibly 
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 from pathlib import Path
 from typing import Literal
 
 from embedkit import paths
+from embedkit.config.validation import read_json
 from embedkit.errors import UserError
 from embedkit.filenames import (
     ADAPTER_FILES,
     MODEL_CONFIG_FILE,
+    PEFT_CONFIG_FILE,
     TOKENIZER_FILES,
     WEIGHT_FILES,
     WEIGHT_SHARD_PATTERNS,
 )
 from embedkit.fsutil import update_digest
+from embedkit.modeling.hf_peft import is_peft_dir, merge_peft_lora, peft_base_dir, read_peft_lora
+from embedkit.modeling.hf_weights import read_weights
 from embedkit.modeling.lora import adapter_config, is_adapter_dir, merged_backbone
 from embedkit.modeling.model_config import read_model_config
 
@@ -89,10 +96,12 @@ def quiet_paddlenlp() -> None:
     logger.set_level("WARNING")
 
 
-def load_backbone(model_dir: str | Path, dtype: str = "float32"):
+def load_backbone(model_dir: str | Path, dtype: str = "float32", base_dir: str | Path | None = None):
     """A PaddleNLP ``AutoModel`` for the encoder in ``model_dir`` (weights converted from torch if needed).
 
-    A LoRA adapter directory (``lora_config.json``) loads its base model and merges the adapter in.
+    A LoRA adapter directory (``lora_config.json``) loads its base model and merges the adapter in; so does a
+    Hugging Face PEFT adapter directory (``adapter_config.json``), on ``base_dir`` when given (see hf_peft). A
+    family embedkit implements itself (the registry entry's ``implementation``) loads through that module.
     """
     from paddlenlp.transformers import AutoModel
 
@@ -100,10 +109,19 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
     model_dir = Path(model_dir)
     if is_adapter_dir(model_dir):  # a LoRA run's output or checkpoint: base + adapter, merged
         return load_adapter_backbone(model_dir, dtype=dtype)
+    if is_peft_dir(model_dir):
+        lora = read_peft_lora(model_dir, base_dir)
+        return merge_peft_lora(load_backbone(lora.base, dtype=dtype), lora)
+    implementation = _implementation(model_dir)
+    if implementation is not None:
+        torch_layout = weights_format(model_dir) == "torch"
+        return implementation.from_state(model_dir, read_weights(weight_files(model_dir)), dtype, torch_layout)
     try:
-        if weights_format(model_dir) == "torch":
-            return AutoModel.from_pretrained(str(_staging_dir(model_dir)), convert_from_torch=True, dtype=dtype)
-        return AutoModel.from_pretrained(str(model_dir), dtype=dtype)
+        with _newly_initialized_weights() as missing:
+            if weights_format(model_dir) == "torch":
+                backbone = AutoModel.from_pretrained(str(_staging_dir(model_dir)), convert_from_torch=True, dtype=dtype)
+            else:
+                backbone = AutoModel.from_pretrained(str(model_dir), dtype=dtype)
     except AttributeError as exc:
         if "Unable to parse" not in str(exc):
             raise
@@ -116,11 +134,64 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32"):
         others = f" (and {len(mismatches) - 1} more tensors)" if len(mismatches) > 1 else ""
         raise UserError(f"the weights do not fit {MODEL_CONFIG_FILE}: {name} has shape {found} in the weights, "
                         f"{expected} by the config{others}", model_dir) from None
+    if missing:
+        others = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise UserError(f"the weights lack tensors this {MODEL_CONFIG_FILE} needs, so the model would be partly "
+                        f"random: {missing[0]}{others}", model_dir)
+    return backbone
+
+
+@contextlib.contextmanager
+def _newly_initialized_weights():
+    """The model tensors PaddleNLP found no weights for and initialised at random (it only logs them).
+
+    The pooler and the position-id buffer are left out: embedkit pools token states itself, and the buffer is
+    rebuilt, not learnt.
+    """
+    found: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            match = _NEWLY_INITIALIZED.search(record.getMessage())
+            if match:
+                found.extend(k for k in ast.literal_eval(match.group(1)) if not _UNUSED_BY_EMBEDDERS.search(k))
+
+    paddlenlp_logger = logging.getLogger("PaddleNLP")
+    # Its own warnings while loading (unused checkpoint tensors such as a pretraining head, the buffers above)
+    # say nothing a user should act on; what matters is raised from here.
+    own = [(handler, handler.level) for handler in paddlenlp_logger.handlers]
+    for handler, _ in own:
+        handler.setLevel(logging.CRITICAL + 1)
+    collect = Collect(level=logging.WARNING)
+    paddlenlp_logger.addHandler(collect)
+    try:
+        yield found
+    finally:
+        paddlenlp_logger.removeHandler(collect)
+        for handler, level in own:
+            handler.setLevel(level)
+
+
+_NEWLY_INITIALIZED = re.compile(r"and are newly initialized: (\[.*?\])", re.S)
+_UNUSED_BY_EMBEDDERS = re.compile(r"(^|\.)(pooler\.|position_ids$)")
 
 
 # How PaddleNLP's from_pretrained reports a tensor whose shape differs from what the config builds.
 _SHAPE_MISMATCH = re.compile(r"Skip loading for (\S+)\. \S+ receives a shape (\[[^\]]*\]), "
                              r"but the expected shape is (\[[^\]]*\])")
+
+
+def _implementation(model_dir: Path):
+    """The module implementing the model's family when PaddleNLP has none, else None (AutoModel loads it)."""
+    import importlib
+
+    from embedkit.modeling.architectures import read_architecture
+
+    try:
+        architecture = read_architecture(model_dir)
+    except UserError:  # no entry: AutoModel may still know the class, or says it does not
+        return None
+    return importlib.import_module(architecture.implementation) if architecture.implementation else None
 
 
 def load_adapter_backbone(adapter_dir: str | Path, dtype: str = "float32"):
@@ -145,9 +216,12 @@ def _unknown_architecture(model_dir: Path) -> UserError:
 
 
 def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
+    """The fast tokenizer in ``model_dir``; a PEFT adapter without one (RepLLaMA's) uses its base model's."""
     from paddlenlp.transformers import AutoTokenizer
 
     model_dir = Path(model_dir)
+    if is_peft_dir(model_dir) and not any((model_dir / name).is_file() for name in TOKENIZER_FILES):
+        model_dir = peft_base_dir(model_dir, read_json(model_dir / PEFT_CONFIG_FILE)[0])
     if not model_dir.is_dir():
         raise UserError("tokenizer directory not found: expected a local model directory with tokenizer files",
                         model_dir)

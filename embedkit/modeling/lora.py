@@ -80,6 +80,18 @@ def adapter_config(adapter_dir: str | Path):
 
 
 def merged_backbone(lora_model):
-    """The plain backbone with every adapter folded into its weights (the LoRA model is consumed)."""
+    """The plain backbone with every adapter folded into its weights (the LoRA model is consumed).
+
+    PaddleNLP's restore rebuilds each adapted layer as ``nn.Linear(in, out)``, which gives bias-free projections
+    (every decoder's) a zero bias that the family's model class does not have; those are removed again.
+    """
+    from paddlenlp.peft.lora import LoRALinear
+
+    bias_free = [name for name, layer in lora_model.model.named_sublayers()
+                 if isinstance(layer, LoRALinear) and layer.bias is None]
     lora_model.merge()
-    return lora_model.restore_original_model()
+    backbone = lora_model.restore_original_model()
+    layers = dict(backbone.named_sublayers())
+    for name in bias_free:
+        layers[name].bias = None
+    return backbone

@@ -1,7 +1,8 @@
 """`embedkit.json`: what a saved embedder needs besides its weights, so later commands need no flags.
 
 Plain checkpoints (a Hugging Face or PaddleNLP model dir without `embedkit.json`) get a spec from
-command-line flags instead; sentence-transformers dirs contribute their pooling from `1_Pooling/`.
+command-line flags instead; sentence-transformers dirs contribute their pooling from `1_Pooling/` and their
+query/document prompts from `config_sentence_transformers.json` (Qwen3-Embedding's query instruction).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from embedkit.choices import PaddingSide, Pooling
 from embedkit.config.schema import DEFAULT_PASSAGE_MAX_LEN, DEFAULT_QUERY_MAX_LEN
 from embedkit.config.validation import LAX, Schema, Source, read_json, validate
 from embedkit.errors import UserError
-from embedkit.filenames import SPEC_FILE, ST_CONFIG_FILE, ST_MODULES_FILE, ST_POOLING_CONFIG
+from embedkit.filenames import SPEC_FILE, ST_CONFIG_FILE, ST_MODULES_FILE, ST_POOLING_CONFIG, ST_PROMPTS_FILE
 from embedkit.fsutil import write_json
 
 
@@ -88,4 +89,13 @@ def _sentence_transformers_spec(model_dir: Path) -> Optional[EmbedderSpec]:
     st_cfg = model_dir / ST_CONFIG_FILE
     if st_cfg.is_file():
         max_len = _json_object(st_cfg)[0].get("max_seq_length", max_len)
-    return EmbedderSpec(pooling=pooling, normalized=normalized, query_max_len=max_len, passage_max_len=max_len)
+    prompts = _st_prompts(model_dir / ST_PROMPTS_FILE)
+    return EmbedderSpec(pooling=pooling, normalized=normalized, query_max_len=max_len, passage_max_len=max_len,
+                        query_instruction=prompts.get("query", ""),
+                        passage_instruction=prompts.get("document", prompts.get("passage", "")))
+
+
+def _st_prompts(path: Path) -> dict[str, str]:
+    """sentence-transformers' named prompts, text prefixed before encoding (only the string-valued ones)."""
+    prompts = _json_object(path)[0].get("prompts") if path.is_file() else None
+    return {k: v for k, v in prompts.items() if isinstance(v, str)} if isinstance(prompts, dict) else {}

@@ -6,19 +6,31 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from embedkit.errors import UserError
+from embedkit.modeling.prompts import split_template
+
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def tokenize(tokenizer, texts: Sequence[str], max_len: int, instruction: str = "",
              append_eos: bool = False) -> list[dict[str, list[int]]]:
-    """Token ids per text (no padding), instruction prefixed, truncated on the right to ``max_len``.
+    """Token ids per text (no padding), instruction applied, truncated on the right to ``max_len``.
 
-    ``append_eos``: end every sequence with the tokenizer's EOS token (within ``max_len``) unless it already does.
+    ``instruction`` is a prefix or a ``{text}`` template (`embedkit.modeling.prompts`): its suffix is tokenised on
+    its own and appended after the text is truncated, so it is always there whole. ``append_eos``: end every
+    sequence with the tokenizer's EOS token (within ``max_len``) unless it already does.
     """
-    prefixed = [f"{instruction}{t}" for t in texts] if instruction else list(texts)
+    prefix, suffix = split_template(instruction)
+    eos = tokenizer.eos_token_id if append_eos else None
+    tail = tokenizer(suffix, add_special_tokens=False)["input_ids"] if suffix else []
+    budget = max_len - len(tail) - (1 if tail and eos is not None else 0)
+    if budget < 1:
+        raise UserError(f"max length {max_len} leaves no room for the text: the prompt's suffix {suffix!r} takes "
+                        f"{len(tail)} tokens")
+    prefixed = [f"{prefix}{t}" for t in texts] if prefix else list(texts)
     encoded = tokenizer(
         prefixed,
-        max_length=max_len,
+        max_length=budget,
         truncation=True,
         padding=False,
         return_attention_mask=False,
@@ -26,14 +38,21 @@ def tokenize(tokenizer, texts: Sequence[str], max_len: int, instruction: str = "
     )
     keys = [k for k in ("input_ids", "token_type_ids") if k in encoded]
     features = [{k: list(encoded[k][i]) for k in keys} for i in range(len(prefixed))]
-    eos = tokenizer.eos_token_id if append_eos else None
-    if eos is not None:
-        for feature in features:
-            if feature["input_ids"][-1:] != [eos]:
-                for key in keys:
-                    kept = feature[key][:max_len - 1]
-                    feature[key] = kept + [eos if key == "input_ids" else (kept[-1] if kept else 0)]
+    for feature in features:
+        if tail:
+            _extend(feature, keys, tail)
+        if eos is not None and feature["input_ids"][-1:] != [eos]:
+            for key in keys:
+                feature[key] = feature[key][:max_len - 1]
+            _extend(feature, keys, [eos])
     return features
+
+
+def _extend(feature: dict[str, list[int]], keys: list[str], ids: list[int]) -> None:
+    """Append ``ids``; token types continue the last segment's."""
+    for key in keys:
+        values = feature[key]
+        feature[key] = values + (ids if key == "input_ids" else [values[-1] if values else 0] * len(ids))
 
 
 def padded_width(longest: int, multiple_of: int = 8) -> int:

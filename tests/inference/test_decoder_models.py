@@ -65,10 +65,10 @@ def test_an_architecture_paddlenlp_lacks_is_bad_input(tiny_qwen2, run_cli):
 
     config_file = tiny_qwen2 / "config.json"
     config = json.loads(config_file.read_text())
-    config_file.write_text(json.dumps({**config, "model_type": "qwen3", "architectures": ["Qwen3Model"]}))
+    config_file.write_text(json.dumps({**config, "model_type": "made_up", "architectures": ["MadeUpModel"]}))
     result = run_cli("eval", tiny_qwen2, "--data", DEMO_DATA)
     assert result.exit_code == 2
-    assert f"{config_file}: PaddleNLP" in result.stderr and "model_type 'qwen3'" in result.stderr
+    assert f"{config_file}: PaddleNLP" in result.stderr and "model_type 'made_up'" in result.stderr
 
 
 def test_a_lora_run_on_a_decoder_trains_then_evaluates_from_its_adapter_dir(tiny_qwen2, run_cli, tmp_path):

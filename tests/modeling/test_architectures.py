@@ -26,6 +26,7 @@ from embedkit.modeling.architectures import (
 )
 from embedkit.modeling.loading import load_backbone
 from embedkit.modeling.lora import apply_lora
+from embedkit.modeling.qwen3 import Qwen3Config, Qwen3Model
 
 LAYERS = 3
 _PADDLE_ATTENTION = frozenset(f"self_attn.{p}" for p in ("q_proj", "k_proj", "v_proj", "out_proj"))
@@ -52,6 +53,8 @@ FAMILIES = [
     Family("LLaMA", T.LlamaConfig, T.LlamaModel, _DECODER, _GROUPED_KV_HEADS),
     Family("Mistral", T.MistralConfig, T.MistralModel, _DECODER, _GROUPED_KV_HEADS),
     Family("Qwen2", T.Qwen2Config, T.Qwen2Model, _DECODER, _GROUPED_KV_HEADS),
+    # embedkit's own Paddle Qwen3; head_dim 16 is not hidden/heads (8), as in the real Qwen3 models.
+    Family("Qwen3", Qwen3Config, Qwen3Model, _DECODER, {**_GROUPED_KV_HEADS, "head_dim": 16}),
 ]
 BY_NAME = {family.name: family for family in FAMILIES}
 
@@ -103,8 +106,8 @@ def test_a_legacy_config_without_model_type_is_recognised_by_its_architectures_c
 def test_an_unknown_family_is_a_user_error_naming_its_model_type_whatever_the_path_says(tmp_path):
     model_dir = tmp_path / "bert-base-llama-qwen2"  # a path naming known families decides nothing
     model_dir.mkdir()
-    (model_dir / "config.json").write_text(json.dumps({"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"]}))
-    with pytest.raises(UserError, match="model_type 'qwen3'") as err:
+    (model_dir / "config.json").write_text(json.dumps({"model_type": "gpt_neox", "architectures": ["GPTNeoXForCausalLM"]}))
+    with pytest.raises(UserError, match="model_type 'gpt_neox'") as err:
         read_architecture(model_dir)
     assert err.value.path == str(model_dir / "config.json")
     # model_type is authoritative: architectures naming a known class do not override it.

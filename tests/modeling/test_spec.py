@@ -14,7 +14,7 @@ from tests.conftest import DEMO_DATA
 
 @pytest.mark.parametrize("text, line, message", [
     ('{\n  "pooling": "cls",\n  "query_max_len": "64"\n}', 3, "query_max_len: expected int, got '64'"),
-    ('{\n  "normalized": true,\n  "pooling": "max"\n}', 3, "pooling: expected one of 'cls', 'mean', 'last', got 'max'"),
+    ('{\n  "normalized": true,\n  "pooling": "max"\n}', 3, "pooling: expected one of 'cls', 'mean', 'last', 'last_8', got 'max'"),
     ('{\n  "normalized": true,\n  "normalised": true\n}', 3, "unknown key 'normalised' (did you mean 'normalized'?)"),
     ('{\n  "padding_side": "left",\n  "matryoshka_dims": [\n    64,\n    0\n  ]\n}', 3,
      "matryoshka_dims[1]: must be positive, got 0"),
@@ -41,7 +41,7 @@ def test_a_saved_spec_reads_back_equal_with_choices_as_enums(tmp_path):
 def test_updated_checks_the_changes():
     spec = EmbedderSpec()
     assert spec.updated(pooling="cls").pooling is Pooling.CLS and spec.pooling is Pooling.MEAN
-    with pytest.raises(UserError, match="pooling: expected one of 'cls', 'mean', 'last', got 'max'"):
+    with pytest.raises(UserError, match="pooling: expected one of 'cls', 'mean', 'last', 'last_8', got 'max'"):
         spec.updated(pooling="max")
 
 
@@ -51,3 +51,17 @@ def test_a_bad_spec_stops_eval_with_exit_2(tmp_path, run_cli):
     assert result.exit_code == 2
     assert f"{tmp_path / 'embedkit.json'}:3: query_max_len: expected int, got '64'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_sentence_transformers_dir_brings_its_prompts_as_qwen3_embedding_ships_them(tmp_path):
+    from embedkit.modeling.prompts import preset_fields
+
+    query_prompt = preset_fields("qwen3-embedding")["query_instruction"]
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_lasttoken": True}))
+    (tmp_path / "modules.json").write_text(json.dumps([{"type": "sentence_transformers.models.Normalize"}]))
+    (tmp_path / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": {"query": query_prompt, "document": ""}, "default_prompt_name": None}))
+    spec = read_spec(tmp_path)
+    assert (spec.pooling, spec.normalized, spec.appends_eos()) == ("last", True, True)
+    assert (spec.query_instruction, spec.passage_instruction) == (query_prompt, "")
