@@ -7,7 +7,8 @@ SPEC_FILE = "embedkit.json"
 MODEL_CONFIG_FILE = "config.json"
 
 # Weights, in the layouts PaddleNLP and Hugging Face write (sharded variants matched by the patterns).
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
+SAFETENSORS_FILE = "model.safetensors"
+WEIGHT_FILES = (SAFETENSORS_FILE, "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
 WEIGHT_SHARD_PATTERNS = ("model-*.safetensors", "model_state-*.pdparams")
 
 # Files that decide how a tokenizer splits text (WordPiece, BPE and SentencePiece layouts).
@@ -30,10 +31,15 @@ PASSAGE_TOWER_DIR = "passage_model"
 ST_POOLING_CONFIG = "1_Pooling/config.json"
 ST_MODULES_FILE = "modules.json"
 ST_CONFIG_FILE = "sentence_bert_config.json"
+ST_MODEL_CONFIG_FILE = "config_sentence_transformers.json"  # prompts, similarity function
+ST_NORMALIZE_DIR = "2_Normalize"
 
 # Exported inference graphs, beside the model (or in the cache), one subfolder per engine and tower.
 EXPORT_DIRNAME = ".embedkit-export"
 EXPORT_META_FILE = "export.json"
+
+# What `embedkit export` and `embedkit train` write beside a model for people to read.
+MODEL_CARD_FILE = "README.md"
 
 # Training runs.
 CHECKPOINT_PREFIX = "checkpoint"

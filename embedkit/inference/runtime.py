@@ -39,6 +39,7 @@ from embedkit.inference.export import (
 )
 from embedkit.inference.identity import EmbeddingIdentity
 from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attention
+from embedkit.inference.serving_dir import is_serving_dir, serving_engine, serving_fingerprint, serving_graph
 from embedkit.modeling.embedder import resolve_spec, tower_dirs
 from embedkit.modeling.encode import BatchForward, dygraph_forward
 from embedkit.modeling.loading import load_tokenizer, model_fingerprint
@@ -66,9 +67,13 @@ class TowerForward:
 def model_towers(model_dir: Path, spec: EmbedderSpec) -> list[Tower]:
     query_dir, passage_dir = tower_dirs(model_dir, spec)
     if passage_dir is None:
-        return [Tower(SHARED, query_dir, model_fingerprint(query_dir))]
-    return [Tower("query", query_dir, model_fingerprint(query_dir)),
-            Tower("passage", passage_dir, model_fingerprint(passage_dir))]
+        return [_tower(SHARED, query_dir)]
+    return [_tower("query", query_dir), _tower("passage", passage_dir)]
+
+
+def _tower(name: str, weights_dir: Path) -> Tower:
+    fingerprint = serving_fingerprint(weights_dir) if is_serving_dir(weights_dir) else model_fingerprint(weights_dir)
+    return Tower(name, weights_dir, fingerprint)
 
 
 def tower_name(spec: EmbedderSpec, side: Side) -> str:
@@ -197,11 +202,12 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
         raise UserError("model directory not found", model_dir)
     spec = resolve_spec(model_dir, overrides)
     resolved_device = resolve_device(device)
-    resolved_engine = resolve_engine(engine, resolved_device)
+    all_towers = model_towers(model_dir, spec)
+    serving = is_serving_dir(all_towers[0].weights_dir)
+    resolved_engine = serving_engine(engine, model_dir) if serving else resolve_engine(engine, resolved_device)
     resolved_precision = resolve_precision(resolved_engine, precision)
     if tensorrt and (resolved_device != "gpu" or resolved_engine != "paddle-inference"):
         raise UserError("TensorRT runs only with engine paddle-inference on a GPU")
-    all_towers = model_towers(model_dir, spec)
     identity = EmbeddingIdentity.of({t.name: t.fingerprint for t in all_towers}, spec, resolved_engine,
                                     resolved_precision)
     dygraph = _Dygraph(model_dir, overrides)
@@ -212,7 +218,10 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
         tokenizer = load_tokenizer(tower.weights_dir, padding_side=spec.padding_side)
         export = None
         try:
-            if resolved_engine == "paddle":
+            if serving:
+                export = serving_graph(tower.weights_dir, spec)
+                forward = ort.onnx_forward(export.path / ort.MODEL_FILE, resolved_device, threads)
+            elif resolved_engine == "paddle":
                 forward = dygraph.forward(tower)
             elif resolved_engine == "paddle-inference":
                 export = _export_paddle_inference(model_dir, spec, identity, tower, tokenizer, dygraph,
