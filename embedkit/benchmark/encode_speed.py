@@ -230,6 +230,7 @@ def reference_unavailable(settings: BenchSettings) -> Optional[str]:
     """Why sentence-transformers cannot serve as the reference for this model, or None if it can."""
     import importlib.util
 
+    from embedkit.inference.serving_dir import is_serving_dir
     from embedkit.modeling.embedder import resolve_spec
     from embedkit.modeling.loading import weights_format
 
@@ -239,6 +240,8 @@ def reference_unavailable(settings: BenchSettings) -> Optional[str]:
         return "sentence-transformers is not installed"
     if resolve_spec(settings.model_dir, settings.overrides).two_tower:
         return "a two-tower model has no sentence-transformers equivalent"
+    if is_serving_dir(settings.model_dir):
+        return "an ONNX serving dir has no weights for torch"
     if weights_format(settings.model_dir) != "torch":
         return "weights are in Paddle layout (an embedkit-trained model); torch cannot load them"
     return None
@@ -291,6 +294,7 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
     import paddle  # noqa: F401  (before torch, which the reference imports)
 
     from embedkit.inference.engines import available_engines, cpu_cores, resolve_device, resolve_engine
+    from embedkit.inference.serving_dir import serving_engines
     from embedkit.modeling.tokenize import tokenize
 
     if not settings.model_dir.is_dir():
@@ -300,7 +304,7 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
     if settings.tokens_per_batch is not None and settings.tokens_per_batch < 0:
         raise UserError(f"--tokens-per-batch must be 0 (no cap) or more, not {settings.tokens_per_batch}")
     device = resolve_device(settings.device)
-    engines = settings.engines or available_engines()
+    engines = settings.engines or serving_engines(settings.model_dir, available_engines())
     engines = list(dict.fromkeys(resolve_engine(e, device) for e in engines))
     threads = settings.threads or cpu_cores()
     texts = load_texts(settings.data_dir, settings.docs)
