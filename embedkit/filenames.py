@@ -45,6 +45,7 @@ MODEL_CARD_FILE = "README.md"
 CHECKPOINT_PREFIX = "checkpoint"
 TRAINER_STATE_FILE = "trainer_state.json"
 MERGED_DIR = "merged"
+EVAL_AFTER_FILE = "eval_after.json"  # the trained model's scores, beside eval_before.json (the base model's)
 
 
 def model_file_names() -> frozenset[str]:
