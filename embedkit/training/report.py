@@ -22,11 +22,13 @@ def loss_points(loss_history: Sequence[dict]) -> list[tuple[int, float]]:
 
 
 def final_loss(points: Sequence[tuple[int, float]]) -> float | None:
-    """The mean loss over the last FINAL_LOSS_SHARE of the logged steps (at least the last one)."""
+    """The mean loss logged over the last FINAL_LOSS_SHARE of the run's steps (at least the last logged one)."""
     if not points:
         return None
-    tail = points[-max(1, round(len(points) * FINAL_LOSS_SHARE)):]
-    return sum(loss for _, loss in tail) / len(tail)
+    last = points[-1][0]
+    since = last - max(1, round(last * FINAL_LOSS_SHARE))
+    tail = [loss for step, loss in points if step > since] or [points[-1][1]]
+    return sum(tail) / len(tail)
 
 
 def smoothed(losses: Sequence[float], weight: float = EMA_WEIGHT) -> list[float]:
@@ -59,15 +61,20 @@ def plot_loss_curve(points: Sequence[tuple[int, float]], target: Path, title: st
     handles, labels = ax.get_legend_handles_labels()
     if evals:
         scores = ax.twinx()
+        last_step = steps[-1]
         for step, score, label in evals:
             scores.plot([step], [score], marker="D", color="tab:orange", linestyle="none")
-            scores.annotate(f"{label} {score:.3f}", (step, score), textcoords="offset points", xytext=(4, 6),
-                            fontsize=8, color="tab:orange")
+            at_end = step >= last_step  # labelled on its left, inside the plot
+            scores.annotate(f"{label} {score:.3f}", (step, score), textcoords="offset points",
+                            xytext=(-6 if at_end else 6, 6), ha="right" if at_end else "left", fontsize=8,
+                            color="tab:orange")
+        scores.margins(y=0.3)
         scores.set_ylabel("eval NDCG@10", color="tab:orange")
         handles.append(scores.lines[0])
         labels.append("eval NDCG@10")
-    ax.legend(handles, labels, loc="upper right", fontsize=8)
-    fig.tight_layout()
+    # Below the axes, so it never covers the curve or the eval points.
+    fig.legend(handles, labels, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(target) as staged:
         fig.savefig(staged, format="png")
     plt.close(fig)

@@ -86,7 +86,10 @@ def _losses(run) -> list[float]:
 def test_final_loss_is_the_mean_of_the_last_tenth_and_the_ema_follows_the_loss():
     points = [(step, 1.0) for step in range(1, 91)] + [(step, 0.5) for step in range(91, 101)]
     assert final_loss(points) == pytest.approx(0.5)
-    assert final_loss([(1, 2.0), (2, 0.86)]) == pytest.approx(0.86)  # under 10 steps: the last one
+    # Logged every 2 steps over 19: the last 10% of steps (18, 19) hold two logged losses.
+    logged = [(step, 0.2) for step in range(2, 18, 2)] + [(18, 0.17), (19, 0.86)]
+    assert final_loss(logged) == pytest.approx((0.17 + 0.86) / 2)
+    assert final_loss([(1, 2.0), (2, 0.86)]) == pytest.approx(0.86)  # a short run: the last step
     assert final_loss([]) is None
     curve = smoothed([1.0] * 5 + [0.0] * 5)
     assert curve[:5] == pytest.approx([1.0] * 5)  # bias-corrected: no dip towards 0 at the start
