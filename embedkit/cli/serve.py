@@ -30,8 +30,10 @@ def serve_command(
     embedding: dict[str, Any],
     out: Output,
 ) -> None:
-    """Serve embeddings over HTTP in OpenAI's format, batching concurrent requests; Ctrl-C or SIGTERM stops it
-    after answering the requests in flight."""
+    """Serve embeddings over HTTP in OpenAI's format, batching concurrent requests (Ctrl-C/SIGTERM: drain, stop).
+
+    POST /v1/embeddings, GET /health. Requests in flight at a signal are answered before the server exits.
+    """
     from embedkit.serving import Limits, ServeSettings, serve
 
     given = {"engine": engine, "threads": threads, "overrides": spec_overrides(embedding) or None}
