@@ -14,16 +14,16 @@ from pathlib import Path
 
 from embedkit.choices import Pooling, Side
 from embedkit.errors import UserError
+from embedkit.export.tokenizer_files import save_tokenizer
 from embedkit.filenames import (
     MODEL_CONFIG_FILE,
+    SAFETENSORS_FILE,
     ST_CONFIG_FILE,
     ST_MODEL_CONFIG_FILE,
     ST_MODULES_FILE,
     ST_NORMALIZE_DIR,
     ST_POOLING_CONFIG,
-    SAFETENSORS_FILE,
 )
-from embedkit.export.tokenizer_files import save_tokenizer
 from embedkit.fsutil import write_json
 from embedkit.modeling.spec import EmbedderSpec
 

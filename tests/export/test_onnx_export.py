@@ -66,3 +66,17 @@ def test_a_decoder_that_has_no_onnx_graph_is_refused_with_the_reason(tiny_qwen2,
     result = run_cli("export", tiny_qwen2, "--format", "onnx", "--output", tmp_path / "out")
     assert result.exit_code == 2 and "cannot be exported to a static graph" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_serve_answers_from_the_serving_dir(onnx_dir):
+    from fastapi.testclient import TestClient
+
+    from embedkit.serving import Limits, create_app
+    from embedkit.serving.server import served_model
+
+    source, out = onnx_dir
+    app = create_app(served_model(embedkit.load(out), "served"), Limits())
+    with TestClient(app) as client:
+        body = client.post("/v1/embeddings", json={"input": TEXTS, "input_type": "query"}).json()
+    got = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
+    np.testing.assert_allclose(got, embedkit.load(source).encode_queries(TEXTS), atol=1e-6)

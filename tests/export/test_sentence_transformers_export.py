@@ -115,8 +115,8 @@ def test_a_pruned_model_exports_with_its_remaining_layers(bert_with_spec, tmp_pa
 def test_a_lora_adapter_exports_merged(bert_with_spec, tmp_path):
     import paddle
 
-    from embedkit.modeling.lora import apply_lora
     from embedkit.modeling.loading import load_backbone
+    from embedkit.modeling.lora import apply_lora
 
     base = bert_with_spec("base")
     adapter = tmp_path / "adapter"
