@@ -39,3 +39,7 @@ Precision = _choice("Precision", ("fp32", "bf16", "fp16", "int8"),
                     "The numeric precision an engine computes embeddings in (part of the embedding identity).")
 IndexKind = _choice("IndexKind", ("flat", "ivf", "hnsw"), "Exact or approximate faiss search.")
 FineTuneType = _choice("FineTuneType", ("sft", "lora", "bitfit"), "Which parameters training updates.")
+ExportFormat = _choice("ExportFormat", ("sentence-transformers", "onnx", "openvino"),
+                       "What `embedkit export` writes a model as.")
+EncodingFormat = _choice("EncodingFormat", ("float", "base64"),
+                         "How `embedkit serve` returns a vector (OpenAI's encoding_format).")

@@ -7,7 +7,8 @@ SPEC_FILE = "embedkit.json"
 MODEL_CONFIG_FILE = "config.json"
 
 # Weights, in the layouts PaddleNLP and Hugging Face write (sharded variants matched by the patterns).
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
+SAFETENSORS_FILE = "model.safetensors"
+WEIGHT_FILES = (SAFETENSORS_FILE, "model.safetensors.index.json", "model_state.pdparams", "pytorch_model.bin")
 WEIGHT_SHARD_PATTERNS = ("model-*.safetensors", "model_state-*.pdparams")
 
 # Files that decide how a tokenizer splits text (WordPiece, BPE and SentencePiece layouts).
@@ -33,11 +34,15 @@ PASSAGE_TOWER_DIR = "passage_model"
 ST_POOLING_CONFIG = "1_Pooling/config.json"
 ST_MODULES_FILE = "modules.json"
 ST_CONFIG_FILE = "sentence_bert_config.json"
-ST_PROMPTS_FILE = "config_sentence_transformers.json"  # its "prompts" (Qwen3-Embedding's query instruction)
+ST_PROMPTS_FILE = "config_sentence_transformers.json"  # prompts, similarity function
+ST_NORMALIZE_DIR = "2_Normalize"
 
 # Exported inference graphs, beside the model (or in the cache), one subfolder per engine and tower.
 EXPORT_DIRNAME = ".embedkit-export"
 EXPORT_META_FILE = "export.json"
+
+# What `embedkit export` and `embedkit train` write beside a model for people to read.
+MODEL_CARD_FILE = "README.md"
 
 # Training runs.
 CHECKPOINT_PREFIX = "checkpoint"
@@ -48,6 +53,7 @@ RECIPE_FILE = "recipe.yaml"  # the resolved recipe, at the top of a run dir and 
 RUN_MARKER_FILE = ".embedkit-run.json"
 # Written last into each checkpoint: every other file's size and sha256 (embedkit.integrity).
 CHECKPOINT_MANIFEST_FILE = "embedkit-checkpoint.json"
+EVAL_AFTER_FILE = "eval_after.json"  # the trained model's scores, beside eval_before.json (the base model's)
 
 
 def model_file_names() -> frozenset[str]:

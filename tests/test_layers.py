@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"retrieval"},
     {"evaluation"},
     {"training"},
-    {"benchmark", "hub", "compression", "serving"},
+    {"benchmark", "hub", "compression", "serving", "export"},
     {"api"},
     {"cli"},
 ]

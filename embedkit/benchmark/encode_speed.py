@@ -236,6 +236,7 @@ def reference_unavailable(settings: BenchSettings) -> Optional[str]:
     """Why sentence-transformers cannot serve as the reference for this model, or None if it can."""
     import importlib.util
 
+    from embedkit.inference.serving_dir import is_serving_dir
     from embedkit.modeling.embedder import resolve_spec
     from embedkit.modeling.loading import weights_format
 
@@ -246,6 +247,8 @@ def reference_unavailable(settings: BenchSettings) -> Optional[str]:
     spec = resolve_spec(settings.model_dir, settings.overrides)
     if spec.two_tower:
         return "a two-tower model has no sentence-transformers equivalent"
+    if is_serving_dir(settings.model_dir):
+        return "an ONNX serving dir has no weights for torch"
     if spec.pooling not in _ST_POOLING:
         return f"sentence-transformers has no {spec.pooling} pooling"
     if weights_format(settings.model_dir) != "torch":
@@ -302,6 +305,7 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
     import paddle  # noqa: F401  (before torch, which the reference imports)
 
     from embedkit.inference.engines import available_engines, cpu_cores, resolve_device, resolve_engine
+    from embedkit.inference.serving_dir import serving_engines
     from embedkit.modeling.tokenize import tokenize
 
     if not settings.model_dir.is_dir():
@@ -311,7 +315,7 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
     if settings.tokens_per_batch is not None and settings.tokens_per_batch < 0:
         raise UserError(f"--tokens-per-batch must be 0 (no cap) or more, not {settings.tokens_per_batch}")
     device = resolve_device(settings.device)
-    engines = settings.engines or available_engines()
+    engines = settings.engines or serving_engines(settings.model_dir, available_engines())
     engines = list(dict.fromkeys(resolve_engine(e, device) for e in engines))
     threads = settings.threads or cpu_cores()
     texts = load_texts(settings.data_dir, settings.docs)

@@ -13,6 +13,8 @@ from embedkit.cli.bench import bench_command
 from embedkit.cli.download import download_command
 from embedkit.cli.encode import encode_command
 from embedkit.cli.eval import eval_command
+from embedkit.cli.export import export_command
+from embedkit.cli.serve import serve_command
 from embedkit.cli.train import train_command
 
 app = typer.Typer(name="embedkit", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -38,4 +40,6 @@ app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("bench")(bench_command)
 app.command("encode")(encode_command)
+app.command("export")(export_command)
+app.command("serve")(serve_command)
 app.command("download")(download_command)

@@ -97,7 +97,10 @@ class TrainConfig(Schema):
     seed: int = 42
     logging_steps: AtLeastOne = 10
     save_steps: AtLeastOne = 500
-    save_total_limit: Optional[int] = 3
+    save_total_limit: Optional[int] = 2
+    # Optimizer and scheduler states are dropped from the checkpoints when a run finishes (they are most of a
+    # checkpoint's size and only serve to continue training); true keeps them, to extend the run later.
+    keep_optimizer_state: bool = False
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @field_validator("matryoshka_dims")

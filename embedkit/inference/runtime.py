@@ -37,6 +37,7 @@ from embedkit.inference.export import (
 )
 from embedkit.inference.identity import EmbeddingIdentity
 from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attention
+from embedkit.inference.serving_dir import is_serving_dir, serving_engine, serving_fingerprint, serving_graph
 from embedkit.modeling.embedder import resolve_spec, tower_dirs
 from embedkit.modeling.encode import BatchForward, dygraph_forward
 from embedkit.modeling.limits import fitted_to_model
@@ -67,9 +68,14 @@ def model_towers(model_dir: Path, spec: EmbedderSpec) -> list[Tower]:
     """The model's towers; each one's config.json is read first, so a broken one is named before any loading."""
     query_dir, passage_dir = tower_dirs(model_dir, spec)
     named = [(SHARED, query_dir)] if passage_dir is None else [("query", query_dir), ("passage", passage_dir)]
-    for _, directory in named:
-        read_model_config(directory)
-    return [Tower(name, directory, model_fingerprint(directory)) for name, directory in named]
+    return [_tower(name, directory) for name, directory in named]
+
+
+def _tower(name: str, weights_dir: Path) -> Tower:
+    if is_serving_dir(weights_dir):
+        return Tower(name, weights_dir, serving_fingerprint(weights_dir))
+    read_model_config(weights_dir)
+    return Tower(name, weights_dir, model_fingerprint(weights_dir))
 
 
 def tower_name(spec: EmbedderSpec, side: Side) -> str:
@@ -198,11 +204,12 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
         raise UserError("model directory not found", model_dir)
     spec = fitted_to_model(model_dir, resolve_spec(model_dir, overrides), overrides)
     resolved_device = resolve_device(device)
-    resolved_engine = resolve_engine(engine, resolved_device)
+    all_towers = model_towers(model_dir, spec)
+    serving = is_serving_dir(all_towers[0].weights_dir)
+    resolved_engine = serving_engine(engine, model_dir) if serving else resolve_engine(engine, resolved_device)
     resolved_precision = resolve_precision(resolved_engine, precision)
     if tensorrt and (resolved_device != "gpu" or resolved_engine != "paddle-inference"):
         raise UserError("TensorRT runs only with engine paddle-inference on a GPU")
-    all_towers = model_towers(model_dir, spec)
     identity = EmbeddingIdentity.of({t.name: t.fingerprint for t in all_towers}, spec, resolved_engine,
                                     resolved_precision)
     dygraph = _Dygraph(model_dir, overrides)
@@ -213,7 +220,10 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
         tokenizer = load_tokenizer(tower.weights_dir, padding_side=spec.padding_side)
         export = None
         try:
-            if resolved_engine == "paddle":
+            if serving:
+                export = serving_graph(tower.weights_dir, spec)
+                forward = ort.onnx_forward(export.path / ort.MODEL_FILE, resolved_device, threads)
+            elif resolved_engine == "paddle":
                 forward = dygraph.forward(tower)
             elif resolved_engine == "paddle-inference":
                 export = _export_paddle_inference(model_dir, spec, identity, tower, tokenizer, dygraph,

@@ -36,6 +36,7 @@ from embedkit import __version__
 from embedkit.errors import UserError
 from embedkit.filenames import (
     CHECKPOINT_PREFIX,
+    EVAL_AFTER_FILE,
     EXPORT_DIRNAME,
     MERGED_DIR,
     PASSAGE_TOWER_DIR,
@@ -52,7 +53,8 @@ STAGING_PREFIX = ".checkpoint-staging-"
 FINAL_STAGING_PREFIX = ".final-model-"
 LAUNCH_LOG_DIR = "launch"  # the launcher's worker logs, under logs/ (training.command)
 # Files a finished run writes at the top of its output dir (removed by --overwrite, with checkpoints and logs).
-RUN_FILES = ("train_args.json", RECIPE_FILE, "loss_curve.png", "README.md", "train_summary.json", "eval_before.json")
+RUN_FILES = ("train_args.json", RECIPE_FILE, "loss_curve.png", "README.md", "train_summary.json", "eval_before.json",
+             EVAL_AFTER_FILE)
 # Settings that may differ on resume without a warning: the same run dir can be named by another path.
 UNCOMPARED_SETTINGS = ("output_dir",)
 

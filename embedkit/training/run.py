@@ -25,7 +25,7 @@ from embedkit.config import TrainConfig
 from embedkit.config.render import recipe_to_yaml
 from embedkit.console import Output
 from embedkit.errors import UserError
-from embedkit.filenames import RECIPE_FILE
+from embedkit.filenames import EVAL_AFTER_FILE, RECIPE_FILE
 from embedkit.fsutil import write_json, write_text
 from embedkit.retrieval.checkpoints import checkpoint_global_step
 from embedkit.training.arguments import check_device_support, training_arguments
@@ -159,19 +159,23 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
         out.info(f"{resume.name} is the end of this run: nothing left to train")
         trainer.finish_from_checkpoint(resume)
     else:
+        if resume is not None:
+            from embedkit.training.retention import check_resumable
+
+            check_resumable(resume)
         with paddle.utils.unique_name.guard():  # the optimizer's accumulator names (see the model load)
             trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     train_time = time.perf_counter() - train_started
     steps_run = trainer.state.global_step - progress_cb.first_step if progress_cb.first_step is not None else 0
 
-    from embedkit.training.report import loss_points, plot_loss_curve, write_model_card
+    from embedkit.training.report import final_loss, loss_points, plot_loss_curve, write_model_card
 
     points = loss_points(trainer.loss_history)
     result = TrainResult(
         output_dir=str(run_dir), base_model=base_reference, base_model_dir=str(base_dir),
         fine_tune_type=config.fine_tune_type,
         resumed_from=str(resume) if resume is not None else None, global_step=trainer.state.global_step,
-        final_loss=points[-1][1] if points else None,
+        final_loss=final_loss(points),
         examples_per_second=steps_run * examples_per_step / progress_cb.train_seconds if progress_cb.train_seconds else 0.0,
         wall_time_s=0.0, train_time_s=train_time, parameters={"trainable": params.trainable, "total": params.total},
         data=describe_sources(data.sources), loss_curve=None, eval_before=eval_before,
@@ -184,10 +188,17 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
         result.merged_dir = str(_save_merged(embedder, tokenizer, run_dir))
     write_text(run_dir / RECIPE_FILE, recipe_yaml)
     write_json(run_dir / "train_args.json", args.to_dict())  # (PaddleNLP's to_json_string double-encodes)
-    curve = plot_loss_curve(points, run_dir / "loss_curve.png", f"{run_dir.name}: training loss")
-    result.loss_curve = str(curve) if curve else None
     if config.eval.data:
         result.eval_after = _evaluate(config, run_dir, out, "after training")
+        write_json(run_dir / EVAL_AFTER_FILE, result.eval_after)
+    evals = [(step, report["metrics"]["ndcg_at_10"], label) for step, report, label in
+             ((0, eval_before, "before"), (result.global_step, result.eval_after, "after")) if report]
+    curve = plot_loss_curve(points, run_dir / "loss_curve.png", f"{run_dir.name}: training loss", evals)
+    result.loss_curve = str(curve) if curve else None
+    if not config.keep_optimizer_state:
+        from embedkit.training.retention import drop_optimizer_states
+
+        drop_optimizer_states(run_dir)
     result.wall_time_s = time.perf_counter() - started
     result.files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
     write_model_card(run_dir, result.to_dict(), recipe_yaml)

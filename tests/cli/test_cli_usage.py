@@ -11,7 +11,7 @@ from cli_support import DEMO_DATA
 import embedkit
 from embedkit.filenames import EXPORT_DIRNAME
 
-COMMANDS = ["train", "eval", "bench", "encode", "download", "data", "recipe"]
+COMMANDS = ["train", "eval", "bench", "encode", "export", "serve", "download", "data", "recipe"]
 
 USAGE_ERRORS = {
     "unknown-command": (["evl"], "No such command 'evl'"),

@@ -29,7 +29,8 @@ from tests.conftest import DEMO_DATA, REPO
 
 MAX_STEPS = 8
 SETS = ["max_steps=8", "save_steps=2", "train_group_size=4", "per_device_train_batch_size=8", "passage_max_len=32",
-        "learning_rate=1e-3", "logging_steps=1"]
+        "learning_rate=1e-3", "logging_steps=1",
+        "keep_optimizer_state=true", "save_total_limit=3"]  # runs here are resumed past their end, from older saves
 
 
 def command(output_dir: Path, *sets: str, model: str = "tiny-bert", flags: tuple[str, ...] = ()) -> list[str]:

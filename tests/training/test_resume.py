@@ -221,7 +221,7 @@ def test_a_resume_in_the_same_process_at_an_epoch_boundary_ends_where_the_straig
     from tests.training.conftest import tiny_config, write_toy_jsonl
 
     # toy data: 3 steps an epoch, so checkpoint-3 is an epoch boundary
-    config = tiny_config(tmp_path / "run", write_toy_jsonl(tmp_path / "toy.jsonl"))
+    config = tiny_config(tmp_path / "run", write_toy_jsonl(tmp_path / "toy.jsonl"), keep_optimizer_state=True)
     train(config, out=quiet_out)
     finished = _weights(tmp_path / "run")
     shutil.rmtree(tmp_path / "run" / "checkpoint-6")
