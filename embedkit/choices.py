@@ -78,3 +78,24 @@ class FineTuneType(Choice):
     SFT = "sft"
     LORA = "lora"
     BITFIT = "bitfit"
+
+
+class PruneMetric(Choice):
+    """How much a layer changes its input: ``bi`` 1 - cos (ShortGPT's Block Influence), ``angular`` arccos/π."""
+
+    BI = "bi"
+    ANGULAR = "angular"
+
+
+class Reduce(Choice):
+    """How per-token layer scores become one score per layer."""
+
+    MEAN = "mean"
+    SUM = "sum"
+
+
+class Selection(Choice):
+    """How the layers to remove are chosen: the N lowest scores, or greedily by retrieval quality."""
+
+    BI = "bi"
+    EVAL = "eval"

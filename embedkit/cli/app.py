@@ -13,6 +13,7 @@ from embedkit.cli.bench import bench_command
 from embedkit.cli.download import download_command
 from embedkit.cli.encode import encode_command
 from embedkit.cli.eval import eval_command
+from embedkit.cli.prune import prune_command
 from embedkit.cli.train import train_command
 
 app = typer.Typer(name="embedkit", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -39,3 +40,4 @@ app.command("eval")(eval_command)
 app.command("bench")(bench_command)
 app.command("encode")(encode_command)
 app.command("download")(download_command)
+app.command("prune")(prune_command)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from embedkit.errors import UserError
 from embedkit.fsutil import write_json
@@ -34,6 +34,8 @@ class EmbedderSpec:
     # Append the tokenizer's EOS token when the tokenizer did not; None: exactly when pooling is "last".
     append_eos: Optional[bool] = None
     base_model: Optional[str] = None
+    # What `embedkit prune` removed to make this model (layers, scores, selection); None for an unpruned one.
+    pruned: Optional[dict[str, Any]] = None
     embedkit_version: str = ""
 
     def appends_eos(self) -> bool:
