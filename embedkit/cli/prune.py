@@ -32,6 +32,7 @@ def prune_command(
     include_padding: Annotated[bool, typer.Option("--include-padding", help="Count padded positions too (the original script's numbers, with --reduce sum).")] = False,
     select: Annotated[str, choice_option(Selection, "--select", help="bi: the N lowest scores; eval: greedy, one layer per round, by NDCG@10 on --select-data.")] = Selection.BI.value,
     calibration: Annotated[Optional[Path], typer.Option("--calibration", metavar="DATA", help="Texts to score layers on: a BEIR/T2Ranking dir, training JSONL, or a .txt file (default: --eval-data).")] = None,
+    calibration_split: Annotated[Optional[str], typer.Option(help="Split whose queries a retrieval dataset calibrates with (default: --split; its judgments are not used).")] = None,
     calibration_samples: Annotated[int, count_option("--calibration-samples", help="Texts sampled for the scores (seeded; half queries when there are enough).")] = 512,
     max_length: Annotated[Optional[int], count_option("--max-length", help="Max tokens per calibration text (default: each side's max length).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the calibration and selection samples.")] = 42,
@@ -53,7 +54,7 @@ def prune_command(
 
     request = PruneRequest(
         model=model, output=output, n_prune_layers=n_prune_layers, layers=layers, metric=metric, reduce=reduce,
-        include_padding=include_padding, select=select, calibration=calibration,
+        include_padding=include_padding, select=select, calibration=calibration, calibration_split=calibration_split,
         calibration_samples=calibration_samples, max_length=max_length, seed=seed, eval_data=eval_data,
         split=split, select_data=select_data, select_split=select_split, candidates=candidates,
         select_corpus=select_corpus, heal=heal, engine=engine, batch_size=batch_size or 32,

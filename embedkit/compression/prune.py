@@ -22,6 +22,7 @@ from embedkit.compression.layer_scores import calibration_batches, layer_scores
 from embedkit.compression.report import PruneResult, Scored
 from embedkit.compression.selection import corpus_subset, explicit, greedy, lowest
 from embedkit.compression.towers import Tower, parameter_count, save_embedder, towers_of, without_layers
+from embedkit.compression.trials import TrialSettings, evaluate_model, evaluate_without
 from embedkit.errors import UserError
 from embedkit.filenames import SPEC_FILE
 from embedkit.fsutil import atomic_path
@@ -40,6 +41,7 @@ class PruneRequest:
     include_padding: bool = False
     select: str = Selection.BI
     calibration: Optional[Path] = None  # None: the eval data
+    calibration_split: Optional[str] = None  # a retrieval dataset's queries of this split; None: ``split``
     calibration_samples: int = DEFAULT_SAMPLES
     max_length: Optional[int] = None  # calibration tokens per text; None: each side's max length
     seed: int = 42
@@ -80,7 +82,7 @@ def prune(request: PruneRequest) -> PruneResult:
     else:
         if request.layers is None:
             phase = time.perf_counter()
-            calibration = load_calibration(request.calibration or request.eval_data, split=request.split,
+            calibration = load_calibration(request.calibration or request.eval_data, split=request.calibration_split or request.split,
                                            samples=request.calibration_samples, seed=request.seed,
                                            max_length=request.max_length)
             out.info(f"Scoring layers on {len(calibration.texts)} calibration texts from {calibration.source} "
@@ -109,7 +111,6 @@ def prune(request: PruneRequest) -> PruneResult:
         selection=record.get("selection"), parameters_before=params_before, parameters_after=params_after,
         size_bytes_before=bytes_before, size_bytes_after=bytes_after, seconds=seconds,
     )
-    del embedder, towers, pruned_towers
     if request.eval_data is not None:
         phase = time.perf_counter()
         result.eval_data, result.split = str(request.eval_data), request.split
@@ -221,17 +222,15 @@ def _select(request: PruneRequest, towers: list[Tower], scores: dict[str, list[f
     out.info(f"Selecting by NDCG@10 on {data.source} ({data.split}: {len(data.queries)} queries, "
              f"{len(data.corpus)} documents)")
 
+    settings = TrialSettings(request.select_split, request.engine, request.batch_size)
+
     def ndcg_without(layers: list[int]) -> float:
         trial_started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix=".embedkit-prune-trial-", dir=output.parent) as tmp:
-            trial = Path(tmp) / "model"
-            save_embedder(without_layers(towers, {t.name: layers for t in towers}), spec, tokenizer, trial)
-            value = _evaluate(trial, data, request, spec, request.select_split).metrics["ndcg_at_10"]
+        value = evaluate_without(towers, layers, spec, tokenizer, data, settings, output.parent).metrics["ndcg_at_10"]
         out.info(f"  without layer(s) {','.join(map(str, layers))}: NDCG@10 {value:.4f} "
                  f"({time.perf_counter() - trial_started:.0f} s)")
         return value
 
-    output.parent.mkdir(parents=True, exist_ok=True)
     chosen = greedy(request.n_prune_layers, summed, ndcg_without, request.candidates)
     selection = {"data": str(data.source), "split": data.split, "queries": len(data.queries),
                  "documents": len(data.corpus), "candidates": request.candidates,
@@ -283,21 +282,10 @@ def _architecture_name(towers: list[Tower]) -> str:
     return architecture_of(towers[0].backbone).name
 
 
-def _evaluate(model_dir: Path, data, request: PruneRequest, spec, split: str, show_progress: bool = False) -> Scored:
-    """``model_dir`` on ``data`` with ``spec``'s encoding settings, no embedding cache (so docs/s is measured)."""
-    from embedkit.evaluation.comparison import comparable_overrides
-    from embedkit.evaluation.options import EvalOptions
-    from embedkit.evaluation.pipeline import evaluate
-
-    options = EvalOptions(split=split, engine=request.engine, batch_size=request.batch_size, use_cache=False,
-                          overrides=comparable_overrides(spec), show_progress=show_progress)
-    report = evaluate(model_dir, [data], options)
-    return Scored(str(model_dir), report.mean, report.datasets[0].timings.docs_per_s, report.engine)
-
-
 def score(model_dir: Path, data: Path, request: PruneRequest, spec, label: str) -> Scored:
     console.get().info(f"Evaluating {label} on {data} ({request.split})")
-    return _evaluate(model_dir, data, request, spec, request.split, request.show_progress)
+    settings = TrialSettings(request.split, request.engine, request.batch_size, request.show_progress)
+    return evaluate_model(model_dir, data, spec, settings)
 
 
 def heal(pruned_dir: Path, recipe: Path) -> Path:
