@@ -70,8 +70,6 @@ def prune(request: PruneRequest) -> PruneResult:
     towers = towers_of(embedder)
     spec = embedder.spec
     seconds: dict[str, float] = {}
-    for tower in towers:
-        _check_count(request, tower)
 
     calibration = None
     scores: dict[str, list[float]] = {t.name: [] for t in towers}
@@ -147,6 +145,7 @@ def _check_request(request: PruneRequest) -> None:
                         request.output)
     if output in model.parents:
         raise UserError("the output would contain the model directory", request.output)
+    _check_count(request)
     if request.layers is None and request.calibration is None and request.eval_data is None:
         raise UserError("nothing to calibrate the layer scores on: give --calibration DATA (a BEIR directory, "
                         "training JSONL, or a .txt file of texts) or --eval-data DIR")
@@ -162,12 +161,25 @@ def _check_request(request: PruneRequest) -> None:
         raise UserError("no such recipe file", request.heal)
 
 
-def _check_count(request: PruneRequest, tower: Tower) -> None:
+def _check_count(request: PruneRequest) -> None:
+    """N against each tower's ``num_hidden_layers`` in its config.json (read before any weights are)."""
+    from embedkit.filenames import MODEL_CONFIG_FILE
+    from embedkit.modeling.embedder import resolve_spec, tower_dirs
+
     n = request.n_prune_layers if request.n_prune_layers is not None else len(request.layers)
-    if n >= tower.num_layers:
-        where = "" if tower.name == "shared" else f" {tower.name} tower"
-        raise UserError(f"cannot remove {n} of the{where} model's {tower.num_layers} layers: at most "
-                        f"{tower.num_layers - 1}", request.model)
+    spec = resolve_spec(request.model)
+    for name, tower_dir in zip(("query", "passage"), tower_dirs(request.model, spec), strict=True):
+        if tower_dir is None:
+            continue
+        config = tower_dir / MODEL_CONFIG_FILE
+        try:
+            layers = json.loads(config.read_text(encoding="utf-8"))["num_hidden_layers"]
+        except (OSError, ValueError, KeyError):
+            raise UserError("not a model directory: no readable config.json with num_hidden_layers", tower_dir) \
+                from None
+        if n >= layers:
+            where = f" {name} tower's" if spec.two_tower else " model's"
+            raise UserError(f"cannot remove {n} of the{where} {layers} layers: at most {layers - 1}", request.model)
 
 
 def _finished_output(output: Path, request: PruneRequest) -> Optional[dict]:
