@@ -171,7 +171,7 @@ def _check_count(request: PruneRequest) -> None:
     for name, tower_dir in zip(("query", "passage"), tower_dirs(request.model, spec), strict=True):
         if tower_dir is None:
             continue
-        config = tower_dir / MODEL_CONFIG_FILE
+        config = _base_dir(tower_dir) / MODEL_CONFIG_FILE
         try:
             layers = json.loads(config.read_text(encoding="utf-8"))["num_hidden_layers"]
         except (OSError, ValueError, KeyError):
@@ -180,6 +180,13 @@ def _check_count(request: PruneRequest) -> None:
         if n >= layers:
             where = f" {name} tower's" if spec.two_tower else " model's"
             raise UserError(f"cannot remove {n} of the{where} {layers} layers: at most {layers - 1}", request.model)
+
+
+def _base_dir(model_dir: Path) -> Path:
+    """Where a model's config.json is: its own dir, or the base model's for a LoRA adapter dir."""
+    from embedkit.modeling.lora import adapter_config, is_adapter_dir
+
+    return adapter_config(model_dir)[1] if is_adapter_dir(model_dir) else model_dir
 
 
 def _finished_output(output: Path, request: PruneRequest) -> Optional[dict]:
