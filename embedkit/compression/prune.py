@@ -204,8 +204,7 @@ def _finished_output(output: Path, request: PruneRequest) -> Optional[dict]:
             record = json.loads((output / SPEC_FILE).read_text(encoding="utf-8")).get("pruned")
         except (json.JSONDecodeError, AttributeError):
             record = None
-    resumable = request.heal is not None and record is not None and \
-        record.get("source") == str(request.model.expanduser().resolve())
+    resumable = request.heal is not None and isinstance(record, dict) and record.get("request") == _settings(request)
     if not resumable:
         raise UserError("the output directory exists and is not empty (embedkit writes a new model dir; choose "
                         "another path or remove it)", request.output)
@@ -263,7 +262,7 @@ def _record(request: PruneRequest, removed: dict[str, list[int]], scores: dict[s
     choice = "shared" if len(removed) == 1 or request.layers is not None or request.select == Selection.EVAL \
         else "per tower"
     return {
-        "source": str(request.model.expanduser().resolve()),
+        "source": str(request.model.expanduser().resolve()), "request": _settings(request),
         "removed_layers": removed, "layer_choice": choice,
         "metric": str(request.metric), "reduce": str(request.reduce), "include_padding": request.include_padding,
         "select": "layers" if request.layers is not None else str(request.select),
@@ -272,6 +271,16 @@ def _record(request: PruneRequest, removed: dict[str, list[int]], scores: dict[s
             "max_length": calibration.max_length, "seed": request.seed},
         "scores": scores, "selection": selection,
     }
+
+
+def _settings(request: PruneRequest) -> dict:
+    """The request fields that decide which layers are removed: a rerun with the same ones may resume healing."""
+    fields = ("n_prune_layers", "layers", "metric", "reduce", "include_padding", "select", "calibration",
+              "calibration_split", "calibration_samples", "max_length", "seed", "select_data", "select_split",
+              "candidates", "select_corpus")
+    settings = {name: getattr(request, name) for name in fields}
+    settings = {name: str(value) if isinstance(value, Path) else value for name, value in settings.items()}
+    return {"model": str(request.model.expanduser().resolve()), **settings}
 
 
 def _publish(output: Path, write) -> None:

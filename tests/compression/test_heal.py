@@ -39,3 +39,6 @@ save_steps: 2
     said = " ".join(again.stderr.split())  # rich wraps long lines
     assert "already holds this pruned model" in said and "nothing left to train" in said
     assert json.loads(again.stdout)["removed_layers"] == [1]
+
+    changed = run_cli(*[("2" if a == "1" else a) for a in args])  # other layers: not the same pruned model
+    assert changed.exit_code == 2 and "exists and is not empty" in changed.stderr
