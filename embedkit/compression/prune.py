@@ -157,6 +157,9 @@ def _check_request(request: PruneRequest) -> None:
         if same_data and request.select_split == request.split:
             raise UserError(f"--select-split {request.select_split} is the split the report evaluates: choosing "
                             "layers on it would overstate the result; select on another split (e.g. train or dev)")
+        from embedkit.data import open_retrieval
+
+        open_retrieval(select_data).qrels_path(request.select_split)  # a missing split fails now, not after scoring
     if request.heal is not None and not Path(request.heal).is_file():
         raise UserError("no such recipe file", request.heal)
 

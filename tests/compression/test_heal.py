@@ -30,6 +30,7 @@ save_steps: 2
     assert report["healed_dir"] == str(out / "healed")
     assert set(report["before"]) == set(report["after"]) == set(report["healed"]) and "ndcg_at_10" in report["healed"]
     assert report["docs_per_s_healed"] > 0
+    assert all(column in first.stderr for column in ("before", "pruned", "healed", "NDCG@10", "docs/s"))
     assert (out / "healed" / "model.safetensors").is_file() and (out / "healed" / "train_summary.json").is_file()
     healed_spec = json.loads((out / "healed" / "embedkit.json").read_text())
     assert healed_spec["pruned"]["removed_layers"] == {"shared": [1]}  # the healed model says what it came from

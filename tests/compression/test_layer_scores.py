@@ -14,7 +14,6 @@ from embedkit.compression.layer_scores import calibration_batches, layer_scores,
 from embedkit.errors import UserError
 from embedkit.modeling.embedder import load_embedder
 
-
 MIXED = ["a short claim", "cells", "two words", "the protein binds its receptor in the membrane"]
 
 

@@ -61,3 +61,6 @@ def test_selecting_on_the_reported_split_is_refused(bert, beir_dir, tmp_path, ru
     result = run_cli("prune", bert, "--output", tmp_path / "out", "--n-prune-layers", "1", "--select", "eval",
                      "--calibration", beir_dir)
     assert result.exit_code == 2 and "--select eval needs --select-data" in result.stderr
+    result = run_cli("prune", bert, "--output", tmp_path / "out", "--n-prune-layers", "1", "--select", "eval",
+                     "--eval-data", beir_dir, "--select-split", "dev")
+    assert result.exit_code == 2 and "no qrels for split 'dev'" in result.stderr
