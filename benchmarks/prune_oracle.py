@@ -10,6 +10,9 @@ minutes; NDCG@10 is then higher than on the full corpus, and the JSON says so.
         [--max-removed 2] [--removals 3 --removals 2,3] [--output benchmarks/results/prune_oracle.json]
 
 ``--removals`` evaluates only the listed layer sets (e.g. the ones the selections chose) instead of all of them.
+``--speed-docs N`` instead times encoding the first N corpus documents with the unpruned model and each
+``--removals`` set, round robin over ``--repeats`` (best repeat reported), so load from other jobs hits every
+model alike: on a shared machine the docs/s of evaluations run one after another are not comparable.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ def main() -> None:
     parser.add_argument("--max-removed", type=int, default=2)
     parser.add_argument("--removals", action="append", default=None, help="a layer set such as 2,3 (repeatable)")
     parser.add_argument("--engine", default="auto")
+    parser.add_argument("--speed-docs", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, default=RESULT)
     args = parser.parse_args()
 
@@ -73,6 +78,10 @@ def main() -> None:
         print(f"removed {','.join(map(str, removed)) or '-':>5}  NDCG@10 {row['ndcg_at_10']:.4f}  "
               f"docs/s {row['docs_per_s'] or 0:.1f}  ({seconds:.0f} s)", flush=True)
 
+    if args.speed_docs:
+        payload["speed"] = speeds(model_dir, towers, embedder.spec, tokenizer, [[], *removals], data, args)
+        write_json(args.output, payload)
+        return
     started = time.perf_counter()
     record([], evaluate_model(model_dir, data, embedder.spec, settings), time.perf_counter() - started)
     for removed in removals:
@@ -83,6 +92,39 @@ def main() -> None:
         rows = [row for row in payload["rows"] if len(row["removed"]) == k]
         best = max(rows, key=lambda row: row["ndcg_at_10"])
         print(f"best with {k} removed: {best['removed']} NDCG@10 {best['ndcg_at_10']:.4f}")
+
+
+def speeds(model_dir: Path, towers, spec, tokenizer, removals: list[list[int]], data, args) -> list[dict]:
+    """Best-of-repeats docs/s encoding the same documents with each model, the models taking turns."""
+    import tempfile
+
+    from embedkit.compression.towers import save_embedder, without_layers
+    from embedkit.data import passage_text
+    from embedkit.inference import Encoder
+
+    texts = [passage_text(doc) for doc in list(data.corpus.values())[:args.speed_docs]]
+    with tempfile.TemporaryDirectory(prefix=".prune-speed-", dir=args.output.parent) as tmp:
+        encoders = []
+        for removed in removals:
+            path = model_dir
+            if removed:
+                path = Path(tmp) / "-".join(map(str, removed))
+                save_embedder(without_layers(towers, {t.name: removed for t in towers}), spec, tokenizer, path)
+            encoders.append(Encoder.from_model_dir(path, engine=args.engine))
+            encoders[-1].encode_passages(texts[:8])  # warm-up
+        runs = [[] for _ in removals]
+        for _ in range(args.repeats):
+            for index, encoder in enumerate(encoders):
+                time.sleep(0.3)
+                started = time.perf_counter()
+                encoder.encode_passages(texts)
+                runs[index].append(len(texts) / (time.perf_counter() - started))
+    rows = [{"removed": removed, "docs_per_s": max(r), "runs_docs_per_s": r, "docs": len(texts),
+             "engine": encoders[i].engine} for i, (removed, r) in enumerate(zip(removals, runs, strict=True))]
+    for row in rows:
+        print(f"removed {','.join(map(str, row['removed'])) or '-':>5}  docs/s {row['docs_per_s']:.1f} "
+              f"(runs {', '.join(f'{v:.1f}' for v in row['runs_docs_per_s'])})", flush=True)
+    return rows
 
 
 if __name__ == "__main__":
