@@ -3,13 +3,13 @@ scores; `--layers` exactly the ones named."""
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import numpy as np
 import pytest
 from prune_support import LAYERS, PASS_THROUGH
 
+from embedkit.compression import pruning
 from embedkit.compression.report import Scored
 from embedkit.compression.selection import corpus_subset, greedy, lowest
 from embedkit.data import load_retrieval
@@ -47,8 +47,7 @@ def test_select_eval_through_the_command_removes_the_measured_cheapest_layers(mo
         measured.append((tuple(layers), data.split))
         return Scored("trial", {"ndcg_at_10": KNOWN[tuple(layers)]}, None, "fake")
 
-    # The package exports the function prune, which hides its module of the same name.
-    monkeypatch.setattr(importlib.import_module("embedkit.compression.prune"), "evaluate_without", known_ndcg)
+    monkeypatch.setattr(pruning, "evaluate_without", known_ndcg)
     out = tmp_path / "pruned"
     result = run_cli("prune", models["bert"], "--output", out, "--n-prune-layers", "2", "--select", "eval",
                      "--select-data", beir_dir, "--select-split", "train", "--calibration", texts_file, "--json")
