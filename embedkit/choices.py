@@ -43,3 +43,9 @@ ExportFormat = _choice("ExportFormat", ("sentence-transformers", "onnx", "openvi
                        "What `embedkit export` writes a model as.")
 EncodingFormat = _choice("EncodingFormat", ("float", "base64"),
                          "How `embedkit serve` returns a vector (OpenAI's encoding_format).")
+PruneMetric = _choice("PruneMetric", ("bi", "angular"),
+                      "How much a layer changes its input: ``bi`` 1 - cos (ShortGPT's Block Influence), "
+                      "``angular`` arccos/π.")
+Reduce = _choice("Reduce", ("mean", "sum"), "How per-token layer scores become one score per layer.")
+Selection = _choice("Selection", ("bi", "eval"),
+                    "How the layers to remove are chosen: the N lowest scores, or greedily by retrieval quality.")

@@ -14,6 +14,7 @@ from embedkit.cli.download import download_command
 from embedkit.cli.encode import encode_command
 from embedkit.cli.eval import eval_command
 from embedkit.cli.export import export_command
+from embedkit.cli.prune import prune_command
 from embedkit.cli.serve import serve_command
 from embedkit.cli.train import train_command
 
@@ -43,3 +44,4 @@ app.command("encode")(encode_command)
 app.command("export")(export_command)
 app.command("serve")(serve_command)
 app.command("download")(download_command)
+app.command("prune")(prune_command)

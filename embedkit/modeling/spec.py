@@ -35,6 +35,8 @@ class EmbedderSpec(Schema):
     # Append the tokenizer's EOS token when the tokenizer did not; None: exactly when pooling is "last".
     append_eos: Optional[bool] = None
     base_model: Optional[str] = None
+    # What `embedkit prune` removed to make this model (layers, scores, selection); None for an unpruned one.
+    pruned: Optional[dict[str, Any]] = None
     embedkit_version: str = ""
 
     def appends_eos(self) -> bool:
