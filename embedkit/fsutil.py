@@ -95,12 +95,14 @@ def check_file_target(target: str | Path, *, replace_dir: bool = False) -> None:
 
 
 def check_dir_target(directory: str | Path) -> None:
-    """Refuse, before any work, an output directory that is a file or lies under one (it could not be created)."""
+    """Refuse, before any work, an output directory that is a file, lies under one, or cannot be written to."""
     directory = Path(directory)
     for path in (directory, *directory.parents):
         if path.exists():
             if not path.is_dir():
                 raise UserError("is a file, expected a directory" if path == directory else "is not a directory", path)
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise UserError("permission denied: cannot write here", path)
             return
 
 

@@ -185,3 +185,19 @@ def test_lengths_beyond_the_position_embeddings_are_refused_or_lowered(tmp_path)
     EmbedderSpec(passage_max_len=256).save(model)
     with pytest.raises(UserError, match="embedkit.json: passage_max_len: 256 tokens"):
         Encoder.from_model_dir(model, engine="paddle")
+
+
+def test_an_output_under_an_unwritable_dir_is_refused_before_work(monkeypatch, tmp_path):
+    import os
+
+    from embedkit.errors import UserError
+    from embedkit.fsutil import check_dir_target
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    # root passes every permission check, so the denial the OS would give another user is faked here
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    with pytest.raises(UserError, match="locked: permission denied: cannot write here"):
+        check_dir_target(locked / "results")
+    check_dir_target(tmp_path / "elsewhere")
