@@ -37,6 +37,7 @@ class Engine(Choice):
     PADDLE = "paddle"
     PADDLE_INFERENCE = "paddle-inference"
     ONNX = "onnx"
+    OPENVINO = "openvino"
 
 
 class EngineChoice(Choice):
@@ -46,6 +47,7 @@ class EngineChoice(Choice):
     PADDLE = "paddle"
     PADDLE_INFERENCE = "paddle-inference"
     ONNX = "onnx"
+    OPENVINO = "openvino"
 
 
 class Device(Choice):
@@ -66,6 +68,14 @@ class Precision(Choice):
     BF16 = "bf16"
     FP16 = "fp16"
     INT8 = "int8"
+
+
+class PrecisionChoice(Choice):
+    """What a user may ask for: a precision, or ``auto`` (bf16 where the engine and the CPU have it)."""
+
+    AUTO = "auto"
+    FP32 = "fp32"
+    BF16 = "bf16"
 
 
 class IndexKind(Choice):

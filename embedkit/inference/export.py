@@ -15,7 +15,7 @@ import json
 import sysconfig
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -105,7 +105,17 @@ def export_key(engine: Engine, tower: Tower, identity: EmbeddingIdentity, names:
         # The fused graph uses onnxruntime contrib ops, so it belongs to the onnxruntime that wrote it.
         key |= {"paddle2onnx": paddle2onnx.__version__, "opset": ONNX_OPSET, "fusion": FUSION_VERSION,
                 "onnxruntime": onnxruntime.__version__}
+    elif engine == "openvino":
+        from embedkit.inference import openvino
+
+        # OpenVINO compiles the onnx engine's graph: a rebuilt graph, another OpenVINO or CPU re-checks it.
+        key |= {"source": export_key("onnx", tower, source_identity(identity), names), **openvino.toolchain()}
     return key
+
+
+def source_identity(identity: EmbeddingIdentity) -> EmbeddingIdentity:
+    """The identity of the fp32 ONNX graph an OpenVINO model is compiled from (the onnx engine's export)."""
+    return replace(identity, engine=Engine.ONNX.value, precision=Precision.FP32.value)
 
 
 def _graph_code_digest() -> str:
