@@ -27,7 +27,7 @@ EngineOpt = Annotated[Optional[str], choice_option(
 PrecisionOpt = Annotated[Optional[str], choice_option(
     PrecisionChoice, "--precision", help="What the engine computes in: auto (bf16 where the engine and the CPU have "
                                          "it, else fp32), fp32 or bf16 (openvino on a CPU with AMX-BF16 or "
-                                         "AVX512-BF16). (default: auto).")]
+                                         "AVX512-BF16). (default: auto; bench: each precision the engine has here).")]
 BatchSizeOpt = Annotated[Optional[int], count_option(
     "--batch-size", help="Most texts per encoder batch (default: 32); on CPU a batch also holds at most 1024 padded "
                          "tokens, the fastest size there.")]

@@ -225,7 +225,7 @@ def check_against_dygraph(forward: BatchForward, reference: BatchForward, tokeni
             raise ExportMismatchError(f"{engine} {precision} export returns NaN or infinite values; not cached")
         scale = max(1.0, float(np.abs(want).max()))
         worst_abs = max(worst_abs, float(np.abs(got - want).max()) / scale)
-        worst_cosine = min(worst_cosine, float(_row_cosines(got, want).min()))
+        worst_cosine = min(worst_cosine, float(row_cosines(got, want).min()))
     check = ExportCheck(str(precision), worst_abs, worst_cosine)
     if not check.passed():
         bar = (f"min cosine {worst_cosine:.6f} (floor {check.cosine_floor})" if check.cosine_floor is not None
@@ -235,7 +235,7 @@ def check_against_dygraph(forward: BatchForward, reference: BatchForward, tokeni
     return check
 
 
-def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = a.astype(np.float64), b.astype(np.float64)
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1.0), 0.0)
