@@ -450,7 +450,7 @@ def _compare_with_reference(rows: list[Measurement], embeddings: dict[tuple[str,
         got = embeddings[(m.runner, m.precision)]
         m.ratio_vs_reference = round(m.docs_per_s / fastest[m.batch_size], 3)
         m.max_abs_diff_vs_reference = float(f"{np.abs(got - want).max():.3g}")
-        m.min_cosine_vs_reference = round(float(row_cosines(got, want).min()), 6)
+        m.min_cosine_vs_reference = round(float(row_cosines(got, want).min()), 8)
 
 
 def save_result(result: BenchResult, path: Path) -> None:
