@@ -92,14 +92,15 @@ def available_engines() -> list[Engine]:
 def auto_engine(device: Device = "cpu") -> tuple[Engine, str]:
     """What ``--engine auto`` runs on ``device``, and why (printed at -v).
 
-    CPU: OpenVINO, the fastest engine in benchmarks/README.md ("OpenVINO") at both precisions: in bf16 where the
-    CPU has it (resolve_precision), and in fp32 ahead of ONNX Runtime otherwise. ONNX Runtime when OpenVINO is
-    not installed. GPU: Paddle Inference (TensorRT-capable, and no onnxruntime-gpu needed).
+    CPU: OpenVINO (benchmarks/README.md, "OpenVINO"): in bf16 where the CPU has it (resolve_precision) it was the
+    fastest runner in every measurement, 1.5x sentence-transformers' fastest; in fp32 it was ahead of ONNX Runtime
+    idle (1.33x) and tied with it under heavy load. ONNX Runtime when OpenVINO is not installed. GPU: Paddle Inference (TensorRT-capable, and no onnxruntime-gpu needed).
     """
     if device == Device.GPU:
         return Engine.PADDLE_INFERENCE, "on GPU Paddle Inference runs CUDA (TensorRT optional)"
     if openvino_available():
-        return Engine.OPENVINO, "OpenVINO encoded fastest on CPU in bf16 and in fp32 (benchmarks/README.md)"
+        return Engine.OPENVINO, ("OpenVINO bf16 encoded fastest on CPU, and OpenVINO fp32 at or above ONNX Runtime "
+                                 "(benchmarks/README.md, \"OpenVINO\")")
     if onnx_available():
         return Engine.ONNX, "openvino is not installed; ONNX Runtime is the fastest of the remaining CPU engines"
     return Engine.PADDLE_INFERENCE, "neither openvino nor onnxruntime is installed"

@@ -54,12 +54,17 @@ SHARED = "shared"
 # uncapped -> capped: onnx 31.2 -> 37.4 docs/s, paddle-inference 24.3 -> 37.6, dygraph 7.0 -> 9.4; shorter
 # texts peak at about the same token count (benchmarks/README.md, "Tokens per forward"). GPUs want full batches.
 CPU_TOKENS_PER_BATCH = 1024
-# Engines and precisions whose fastest cap measured elsewhere (benchmarks/token_budget.py, same section).
-CPU_TOKENS_PER_BATCH_BY_ENGINE: dict[tuple[str, str], int] = {}
+# The cap per engine and precision, from benchmarks/token_budget.py. OpenVINO's sweep (benchmarks/README.md,
+# "OpenVINO") found no cap faster than 1,024 beyond the noise of a shared machine, in bf16 or fp32.
+CPU_TOKENS_PER_BATCH_BY_ENGINE: dict[tuple[str, str], int] = {
+    ("paddle", "fp32"): CPU_TOKENS_PER_BATCH, ("paddle-inference", "fp32"): CPU_TOKENS_PER_BATCH,
+    ("onnx", "fp32"): CPU_TOKENS_PER_BATCH, ("openvino", "fp32"): CPU_TOKENS_PER_BATCH,
+    ("openvino", "bf16"): CPU_TOKENS_PER_BATCH,
+}
 
 
 def cpu_tokens_per_batch(engine: Engine, precision: Precision) -> int:
-    return CPU_TOKENS_PER_BATCH_BY_ENGINE.get((str(engine), str(precision)), CPU_TOKENS_PER_BATCH)
+    return CPU_TOKENS_PER_BATCH_BY_ENGINE[(str(engine), str(precision))]
 
 
 @dataclass
@@ -175,9 +180,12 @@ def _export_onnx(model_dir: Path, spec: EmbedderSpec, identity: EmbeddingIdentit
 
 def _export_openvino(model_dir: Path, spec: EmbedderSpec, identity: EmbeddingIdentity, tower: Tower, tokenizer,
                      dygraph: _Dygraph, root: Optional[Path], threads: Optional[int]) -> tuple[ExportInfo, BatchForward]:
-    """The onnx engine's graph (built if new), compiled by OpenVINO at ``identity.precision``, and the record of
-    that precision's check against dygraph: ``openvino-<precision>-<tower>/`` beside the ONNX export, so each
-    precision is checked once, on first use, and the ONNX export's own file records stay untouched."""
+    """The onnx engine's graph (built if new), compiled by OpenVINO at ``identity.precision``.
+
+    Each precision's check against dygraph runs once, before first use, and is recorded as an export of its own
+    (``openvino-<precision>-<tower>/``, keyed by the ONNX graph's key): the ONNX export, shared with the onnx
+    engine, keeps its file records as they were.
+    """
     graph = _export_onnx(model_dir, spec, source_identity(identity), tower, tokenizer, dygraph, "cpu", root)
     onnx_file = graph.path / ort.MODEL_FILE
     names = input_names(tokenizer)
@@ -225,7 +233,7 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
     supply the spec fields it lacks: pooling, normalized, ...). ``threads`` defaults to the usable cores.
     ``export_root`` puts exports there instead of beside the model or in the cache (e.g. to time a fresh build).
     ``tensorrt`` (paddle-inference on GPU) builds TensorRT engines for batches up to ``max_batch_size``.
-    ``precision``: auto (the engine's default) or a Precision the engine computes in.
+    ``precision``: auto (bf16 where the engine and the CPU have it, else fp32) or a Precision the engine has.
     """
     model_dir = Path(model_dir)
     export_root = Path(export_root) if export_root is not None else None

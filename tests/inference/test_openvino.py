@@ -168,3 +168,10 @@ def test_a_decoder_model_is_a_clear_error_under_openvino(tiny_qwen2):
     """(Under auto it falls back to dygraph: test_decoder_models.py.)"""
     with pytest.raises(UserError, match="static graph"):
         Encoder.from_model_dir(tiny_qwen2, engine="openvino", precision="fp32")
+
+
+def test_every_engine_and_precision_has_a_cpu_token_cap():
+    from embedkit.inference.engines import ENGINE_PRECISIONS
+    from embedkit.inference.runtime import CPU_TOKENS_PER_BATCH_BY_ENGINE
+
+    assert set(CPU_TOKENS_PER_BATCH_BY_ENGINE) == {(e, p) for e, ps in ENGINE_PRECISIONS.items() for p in ps}
