@@ -28,16 +28,14 @@ VARIANTS = {"LATENCY": {"PERFORMANCE_HINT": "LATENCY"}, "THROUGHPUT": {"PERFORMA
 
 
 def main() -> None:
-    import paddle  # noqa: F401  (first, as everywhere in embedkit)
-
     import openvino
+    import paddle  # noqa: F401  (first, as everywhere in embedkit)
 
     from embedkit.benchmark.encode_speed import default_model_dir, load_texts, machine_info
     from embedkit.fsutil import write_json
     from embedkit.inference import load_forward
     from embedkit.inference.engines import cpu_cores
     from embedkit.inference.openvino import compile_config
-    from embedkit.inference.ort import MODEL_FILE
     from embedkit.modeling.encode import encode_texts
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -61,8 +61,8 @@ def main() -> None:
                     speeds[cap].append(len(texts) / (time.perf_counter() - start))
             best_uncapped = max(speeds[None])
             for cap, runs in speeds.items():
-                rows.append({"engine": engine, "precision": tower.precision, "max_len": max_len, "tokens_per_batch": cap,
-                             "docs_per_s": round(max(runs), 2), "runs": [round(r, 2) for r in runs],
+                rows.append({"engine": engine, "precision": tower.precision, "max_len": max_len,
+                             "tokens_per_batch": cap, "docs_per_s": round(max(runs), 2), "runs": [round(r, 2) for r in runs],
                              "vs_no_cap": round(max(runs) / best_uncapped, 3)})
             line = "  ".join(f"{cap or 'none'}: {max(runs):.1f}" for cap, runs in speeds.items())
             print(f"{engine:16s} {tower.precision:4s} max_len {max_len:3d}  docs/s by token cap  {line}", flush=True)

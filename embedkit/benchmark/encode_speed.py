@@ -3,7 +3,9 @@ process.
 
 The reference runs twice, in fp32 and (on a CPU with bf16 instructions) in bf16, as a user of it would pick its
 fastest setting: "best against best" compares embedkit's fastest row with the faster of the two, and every row's
-embeddings are compared with the fp32 reference's (max abs difference, min cosine). Every runner encodes the same documents (no instruction, truncated at ``max_len``) end to end: tokenising,
+embeddings are compared with the fp32 reference's (max abs difference, min cosine).
+
+Every runner encodes the same documents (no instruction, truncated at ``max_len``) end to end: tokenising,
 length-sorted batching and the forward passes, as a user's encode call does. Runners take turns within
 each repeat (round robin, a short pause between runs), so load from other processes on a shared machine
 hits them alike; ``docs_per_s`` is the best repeat (the least disturbed), the median is reported beside it.

@@ -10,10 +10,9 @@ import pytest
 from inference_support import DEMO_DATA, MIXED_TEXTS
 
 from embedkit.errors import UserError
-from embedkit.inference import Encoder, ExportMismatchError
+from embedkit.inference import Encoder, ExportMismatchError, ort
 from embedkit.inference import engines as engines_mod
 from embedkit.inference import openvino as openvino_mod
-from embedkit.inference import ort
 from embedkit.inference.engines import resolve_engine, resolve_precision
 from embedkit.inference.export import EXPORT_DIRNAME, META_FILE, cached_export, row_cosines
 
