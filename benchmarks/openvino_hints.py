@@ -29,7 +29,7 @@ VARIANTS = {"LATENCY": {"PERFORMANCE_HINT": "LATENCY"}, "THROUGHPUT": {"PERFORMA
 
 def main() -> None:
     import openvino
-    import paddle  # noqa: F401  (first, as everywhere in embedkit)
+    import paddle  # noqa: F401  (before anything imports torch, as everywhere in embedkit)
 
     from embedkit.benchmark.encode_speed import default_model_dir, load_texts, machine_info
     from embedkit.fsutil import write_json
