@@ -31,12 +31,14 @@ Pooling = _choice("Pooling", ("cls", "mean", "last", "last_8"),
                   "How token states become one embedding (embedkit.modeling.pooling).")
 Side = _choice("Side", ("query", "passage"), "Which side of retrieval a text is encoded as.")
 PaddingSide = _choice("PaddingSide", ("right", "left"), "Where a batch's padding goes.")
-Engine = _choice("Engine", ("paddle", "paddle-inference", "onnx"), "A concrete inference engine.")
+Engine = _choice("Engine", ("paddle", "paddle-inference", "onnx", "openvino"), "A concrete inference engine.")
 EngineChoice = _with_auto("EngineChoice", Engine, "An engine, or ``auto``: the fastest one measured for this device.")
 Device = _choice("Device", ("cpu", "gpu"), "Where a model runs.")
 DeviceChoice = _with_auto("DeviceChoice", Device, "A device, or ``auto``: the GPU when Paddle sees one.")
 Precision = _choice("Precision", ("fp32", "bf16", "fp16", "int8"),
                     "The numeric precision an engine computes embeddings in (part of the embedding identity).")
+PrecisionChoice = _choice("PrecisionChoice", ("auto", "fp32", "bf16"),
+                          "A precision, or ``auto``: bf16 where the engine and the CPU have it.")
 IndexKind = _choice("IndexKind", ("flat", "ivf", "hnsw"), "Exact or approximate faiss search.")
 FineTuneType = _choice("FineTuneType", ("sft", "lora", "bitfit"), "Which parameters training updates.")
 ExportFormat = _choice("ExportFormat", ("sentence-transformers", "onnx", "openvino"),

@@ -1,4 +1,9 @@
-"""Encoding speed per inference engine, with sentence-transformers (torch) as the reference, in one process.
+"""Encoding speed per inference engine and precision, with sentence-transformers (torch) as the reference, in one
+process.
+
+The reference runs twice, in fp32 and (on a CPU with bf16 instructions) in bf16, as a user of it would pick its
+fastest setting: "best against best" compares embedkit's fastest row with the faster of the two, and every row's
+embeddings are compared with the fp32 reference's (max abs difference, min cosine).
 
 Every runner encodes the same documents (no instruction, truncated at ``max_len``) end to end: tokenising,
 length-sorted batching and the forward passes, as a user's encode call does. Runners take turns within
@@ -25,6 +30,7 @@ from typing import Optional
 import numpy as np
 
 from embedkit.benchmark.memory import PeakRss, rss_mib
+from embedkit.choices import Precision
 from embedkit.errors import UserError
 from embedkit.filenames import ST_MODULES_FILE
 from embedkit.fsutil import check_file_target, write_json
@@ -48,6 +54,8 @@ class BenchSettings:
     max_len: int = DEFAULT_MAX_LEN
     batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCH_SIZES))
     engines: Optional[list[str]] = None  # None: every engine available here
+    # None: every precision each engine has on this CPU; "auto": the one `auto` picks; fp32/bf16: only that one.
+    precision: Optional[str] = None
     reference: bool = True
     repeats: int = DEFAULT_REPEATS
     device: str = "auto"
@@ -63,6 +71,7 @@ class BenchSettings:
 @dataclass
 class Measurement:
     runner: str  # an engine, or "sentence-transformers"
+    precision: str
     batch_size: int
     docs_per_s: float  # best repeat
     docs_per_s_median: float
@@ -73,8 +82,9 @@ class Measurement:
     peak_rss_delta_mib: float  # loading plus the highest point of a run, over the RSS before loading
     load_s: float  # steady-state start-up: tokenizer, weights or graph, session
     export_s: Optional[float]  # building the exported graph in this run (None: reused, or no export)
-    ratio_vs_reference: Optional[float] = None
-    max_abs_diff_vs_reference: Optional[float] = None
+    ratio_vs_reference: Optional[float] = None  # against the reference's faster precision at this batch size
+    max_abs_diff_vs_reference: Optional[float] = None  # against the fp32 reference's embeddings
+    min_cosine_vs_reference: Optional[float] = None
 
 
 @dataclass
@@ -108,6 +118,7 @@ class BenchResult:
 
 class _Runner:
     name: str
+    precision: str = Precision.FP32.value
     load_s: float = 0.0
     export_s: Optional[float] = None
     load_rss_mib: float = 0.0
@@ -120,14 +131,16 @@ class _Runner:
 
 
 class _EngineRunner(_Runner):
-    def __init__(self, engine: str, settings: BenchSettings, threads: int, export_root: Optional[Path]):
+    def __init__(self, engine: str, precision: str, settings: BenchSettings, threads: int,
+                 export_root: Optional[Path]):
         from embedkit.inference import load_forward
 
         self.name = engine
         self.max_len = settings.max_len
         start = time.perf_counter()
         self.tower = load_forward(settings.model_dir, "passage", engine, _overrides(settings), settings.device,
-                                  threads, export_root)
+                                  threads, export_root, precision)
+        self.precision = self.tower.precision
         total = time.perf_counter() - start
         built = self.tower.export is not None and self.tower.export.built
         self.export_s = self.tower.export.seconds if built else None
@@ -157,17 +170,21 @@ class _EngineRunner(_Runner):
 class _SentenceTransformersRunner(_Runner):
     name = REFERENCE
 
-    def __init__(self, settings: BenchSettings, threads: int, device: str):
+    def __init__(self, settings: BenchSettings, threads: int, device: str, precision: str):
         import torch
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(threads)
+        self.precision = precision
+        # What a sentence-transformers user writes for bf16 (the weights load in bf16; torch's CPU matmuls then
+        # use AMX or AVX512-BF16).
+        dtype = {"torch_dtype": torch.bfloat16} if precision == Precision.BF16 else {}
         start = time.perf_counter()
         torch_device = "cuda" if device == "gpu" else "cpu"
         if (settings.model_dir / ST_MODULES_FILE).is_file():
-            self.model = SentenceTransformer(str(settings.model_dir), device=torch_device)
+            self.model = SentenceTransformer(str(settings.model_dir), device=torch_device, model_kwargs=dtype)
         else:  # a plain Hugging Face checkpoint: build the same pipeline as the embedkit spec
-            self.model = SentenceTransformer(modules=_st_modules(settings), device=torch_device)
+            self.model = SentenceTransformer(modules=_st_modules(settings, dtype), device=torch_device)
         self.model.max_seq_length = settings.max_len
         self.load_s = time.perf_counter() - start
         self._latencies: Optional[list[float]] = None
@@ -186,8 +203,9 @@ class _SentenceTransformersRunner(_Runner):
     def encode(self, texts: Sequence[str], batch_size: int, latencies: list[float]) -> np.ndarray:
         self._latencies = latencies
         try:
-            return self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                                     show_progress_bar=False)
+            embeddings = self.model.encode(list(texts), batch_size=batch_size, convert_to_tensor=True,
+                                           show_progress_bar=False)
+            return embeddings.float().cpu().numpy()  # numpy has no bf16
         finally:
             self._latencies = None
 
@@ -203,13 +221,13 @@ def _overrides(settings: BenchSettings) -> dict:
 _ST_POOLING = {"cls": "cls", "mean": "mean", "last": "lasttoken"}
 
 
-def _st_modules(settings: BenchSettings) -> list:
+def _st_modules(settings: BenchSettings, model_args: dict) -> list:
     from sentence_transformers import models
 
     from embedkit.modeling.embedder import resolve_spec
 
     spec = resolve_spec(settings.model_dir, settings.overrides)
-    transformer = models.Transformer(str(settings.model_dir), max_seq_length=settings.max_len)
+    transformer = models.Transformer(str(settings.model_dir), max_seq_length=settings.max_len, model_args=model_args)
     mode = _ST_POOLING[spec.pooling]
     modules = [transformer, models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode=mode)]
     return modules + ([models.Normalize()] if spec.normalized else [])
@@ -275,7 +293,7 @@ def load_texts(data_dir: Path, docs: int) -> list[str]:
 
 
 def machine_info(threads: int) -> dict:
-    from embedkit.inference.engines import cpu_cores
+    from embedkit.inference.engines import bf16_cpu_flag, cpu_cores, cpu_flags
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -284,14 +302,35 @@ def machine_info(threads: int) -> dict:
     except (OSError, StopIteration):
         pass
     versions = {}
-    for module in ("paddle", "paddlenlp", "paddle2onnx", "onnxruntime", "torch", "sentence_transformers"):
+    for module in ("paddle", "paddlenlp", "paddle2onnx", "onnxruntime", "openvino", "torch", "sentence_transformers"):
         try:
             versions[module] = __import__(module).__version__
         except ImportError:
             continue
-    return {"cpu": cpu, "usable_cores": cpu_cores(), "logical_cpus": os.cpu_count(), "threads": threads,
-            "platform": platform.platform(), "python": platform.python_version(), "versions": versions,
+    return {"cpu": cpu, "cpu_flags": sorted(cpu_flags()), "bf16": bf16_cpu_flag(), "usable_cores": cpu_cores(),
+            "logical_cpus": os.cpu_count(), "threads": threads, "platform": platform.platform(), "python": platform.python_version(), "versions": versions,
             "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
+
+def _precisions(engine: str, asked: Optional[str]) -> tuple[list[str], Optional[str]]:
+    """The precisions to run ``engine`` in (see BenchSettings.precision), and why none when it is empty."""
+    from embedkit.inference.engines import ENGINE_PRECISIONS, bf16_cpu_flag, resolve_precision
+
+    supported = ENGINE_PRECISIONS[engine]
+    if asked is None:
+        return [p for p in supported if p != Precision.BF16 or bf16_cpu_flag() is not None], None
+    if asked != "auto" and asked not in supported:
+        return [], f"computes in {', '.join(supported)} only, not {asked}"
+    return [resolve_precision(engine, asked).value], None
+
+
+def _reference_precisions() -> tuple[list[str], Optional[str]]:
+    """fp32, and bf16 where the CPU has bf16 instructions (elsewhere torch emulates it, and nobody picks it)."""
+    from embedkit.inference.engines import bf16_cpu_flag
+
+    if bf16_cpu_flag() is None:
+        return [Precision.FP32.value], "this CPU has no bf16 instructions"
+    return [Precision.FP32.value, Precision.BF16.value], None
 
 
 def _percentile_ms(values: list[float], q: float) -> float:
@@ -321,18 +360,32 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
     texts = load_texts(settings.data_dir, settings.docs)
     machine = machine_info(threads)
     skipped = {}
+    plan: list[tuple[str, str]] = []  # (runner, precision)
+    for engine in engines:
+        precisions, why = _precisions(engine, settings.precision)
+        plan += [(engine, precision) for precision in precisions]
+        if why:
+            skipped[engine] = why
+    if not plan:
+        raise UserError("no engine runs in that precision: " + "; ".join(f"{e} {w}" for e, w in skipped.items()),
+                        "--precision")
     reason = reference_unavailable(settings)
     if reason:
         skipped[REFERENCE] = reason
+    else:
+        precisions, why = _reference_precisions()
+        plan += [(REFERENCE, precision) for precision in precisions]
+        if why:
+            skipped[f"{REFERENCE} bf16"] = why
 
     export_root = Path(tempfile.mkdtemp(prefix="embedkit-bench-export-")) if settings.fresh_export else None
     runners: list[_Runner] = []
     try:
-        for name in engines + ([] if reason else [REFERENCE]):
+        for name, precision in plan:
             gc.collect()
             before = rss_mib()
-            runner = (_SentenceTransformersRunner(settings, threads, device) if name == REFERENCE
-                      else _EngineRunner(name, settings, threads, export_root))
+            runner = (_SentenceTransformersRunner(settings, threads, device, precision) if name == REFERENCE
+                      else _EngineRunner(name, precision, settings, threads, export_root))
             runner.load_rss_mib = rss_mib() - before
             runners.append(runner)
         first_engine = next(r for r in runners if isinstance(r, _EngineRunner))
@@ -363,7 +416,7 @@ def _measure(runners: list[_Runner], texts: list[str], settings: BenchSettings, 
     speeds: dict[tuple, list[float]] = {k: [] for k in keys}
     latencies: dict[tuple, list[float]] = {k: [] for k in keys}
     peaks: dict[tuple, float] = {k: 0.0 for k in keys}
-    embeddings: dict[str, np.ndarray] = {}
+    embeddings: dict[_Runner, np.ndarray] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console.get().err, disable=not progress, transient=True) as bar:
         task = bar.add_task("warming up", total=len(keys) * (settings.repeats + 1))
@@ -381,13 +434,13 @@ def _measure(runners: list[_Runner], texts: list[str], settings: BenchSettings, 
                     elapsed = time.perf_counter() - start
                 speeds[(runner, batch_size)].append(len(texts) / elapsed)
                 peaks[(runner, batch_size)] = max(peaks[(runner, batch_size)], peak.mib - start_rss)
-                embeddings.setdefault(runner.name, out)
+                embeddings.setdefault(runner, out)
                 bar.advance(task)
     rows = []
     for runner, batch_size in keys:
         runs = speeds[(runner, batch_size)]
         rows.append(Measurement(
-            runner=runner.name, batch_size=batch_size, docs_per_s=round(max(runs), 3),
+            runner=runner.name, precision=runner.precision, batch_size=batch_size, docs_per_s=round(max(runs), 3),
             docs_per_s_median=round(statistics.median(runs), 3), runs_docs_per_s=[round(r, 3) for r in runs],
             timed_batches=len(latencies[(runner, batch_size)]),
             batch_ms_p50=round(_percentile_ms(latencies[(runner, batch_size)], 50), 1),
@@ -395,18 +448,26 @@ def _measure(runners: list[_Runner], texts: list[str], settings: BenchSettings, 
             peak_rss_delta_mib=round(runner.load_rss_mib + peaks[(runner, batch_size)], 1),
             load_s=round(runner.load_s, 3), export_s=None if runner.export_s is None else round(runner.export_s, 3),
         ))
-    _compare_with_reference(rows, embeddings)
+    _compare_with_reference(rows, {(r.name, r.precision): out for r, out in embeddings.items()})
     return rows
 
 
-def _compare_with_reference(rows: list[Measurement], embeddings: dict[str, np.ndarray]) -> None:
-    reference = {m.batch_size: m.docs_per_s for m in rows if m.runner == REFERENCE}
-    if not reference:
-        return
+def _compare_with_reference(rows: list[Measurement], embeddings: dict[tuple[str, str], np.ndarray]) -> None:
+    """Speed against the reference's fastest precision at the same batch size; embeddings against its fp32 ones."""
+    from embedkit.inference.export import row_cosines
+
+    fastest: dict[int, float] = {}
     for m in rows:
-        m.ratio_vs_reference = round(m.docs_per_s / reference[m.batch_size], 3)
-        diff = np.abs(embeddings[m.runner] - embeddings[REFERENCE]).max()
-        m.max_abs_diff_vs_reference = float(f"{diff:.3g}")
+        if m.runner == REFERENCE:
+            fastest[m.batch_size] = max(fastest.get(m.batch_size, 0.0), m.docs_per_s)
+    if not fastest:
+        return
+    want = embeddings[(REFERENCE, Precision.FP32.value)]
+    for m in rows:
+        got = embeddings[(m.runner, m.precision)]
+        m.ratio_vs_reference = round(m.docs_per_s / fastest[m.batch_size], 3)
+        m.max_abs_diff_vs_reference = float(f"{np.abs(got - want).max():.3g}")
+        m.min_cosine_vs_reference = round(float(row_cosines(got, want).min()), 8)
 
 
 def save_result(result: BenchResult, path: Path) -> None:

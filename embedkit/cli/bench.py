@@ -8,7 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from embedkit.choices import Engine
-from embedkit.cli.options import DeviceOpt, NormalizeOpt, PoolingOpt, ThreadsOpt, output_options, spec_overrides
+from embedkit.cli.options import (
+    DeviceOpt,
+    NormalizeOpt,
+    PoolingOpt,
+    PrecisionOpt,
+    ThreadsOpt,
+    output_options,
+    spec_overrides,
+)
 from embedkit.cli.params import choice_option, count_option
 from embedkit.console import Output
 
@@ -20,8 +28,9 @@ def bench_command(
     docs: Annotated[int, count_option("--docs", help="Documents encoded per run (the corpus's first N).")] = 64,
     max_length: Annotated[int, count_option("--max-length", help="Max tokens per document.")] = 256,
     batch_size: Annotated[Optional[list[int]], count_option("--batch-size", help="Batch size (repeatable). (default: 4, 16 and 32).")] = None,
-    engine: Annotated[Optional[list[str]], choice_option(Engine, "--engine", help="paddle, paddle-inference or onnx (repeatable). (default: all available).")] = None,
-    reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Also run sentence-transformers (torch) for the ratio column.")] = True,
+    engine: Annotated[Optional[list[str]], choice_option(Engine, "--engine", help="paddle, paddle-inference, onnx or openvino (repeatable). (default: all available).")] = None,
+    precision: PrecisionOpt = None,
+    reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Also run sentence-transformers (torch), in fp32 and bf16, for the ratio and cosine columns.")] = True,
     repeats: Annotated[int, count_option("--repeats", help="Timed runs per engine and batch size (the best is reported, the median beside it).")] = 3,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -33,7 +42,7 @@ def bench_command(
     *,
     out: Output,
 ) -> None:
-    """Encoding speed per inference engine: docs/s, batch latency, memory, export time, ratio to sentence-transformers."""
+    """Encoding speed per inference engine and precision: docs/s, batch latency, memory, export time, ratio to sentence-transformers."""
     from embedkit.benchmark.encode_speed import (
         DEFAULT_BATCH_SIZES,
         BenchSettings,
@@ -46,7 +55,7 @@ def bench_command(
 
     settings = BenchSettings(
         model_dir=model or default_model_dir(), data_dir=data or default_data_dir(), docs=docs, max_len=max_length,
-        batch_sizes=batch_size or list(DEFAULT_BATCH_SIZES), engines=engine, reference=reference, repeats=repeats,
+        batch_sizes=batch_size or list(DEFAULT_BATCH_SIZES), engines=engine, precision=precision, reference=reference, repeats=repeats,
         device=device, threads=threads, fresh_export=fresh_export, tokens_per_batch=tokens_per_batch,
         overrides=spec_overrides({"pooling": pooling, "normalize": normalize}), output=output,
     )

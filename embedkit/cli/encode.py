@@ -13,6 +13,7 @@ from embedkit.cli.options import (
     BatchSizeOpt,
     DeviceOpt,
     EngineOpt,
+    PrecisionOpt,
     ThreadsOpt,
     embedding_options,
     output_options,
@@ -30,6 +31,7 @@ def encode_command(
     side: Annotated[str, choice_option(Side, "--side", help="Encode as queries or as passages (each side's instruction, max length and tower).")],
     output: Annotated[Path, typer.Option(metavar="FILE.npy", help="The .npy file to write: float32, one row per input text, in input order.")],
     engine: EngineOpt = None,
+    precision: PrecisionOpt = None,
     batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
@@ -41,11 +43,11 @@ def encode_command(
     from embedkit.inference.encode_file import encode_file
 
     # Only what was given, so Encoder's own defaults (engine auto, batch size 32) apply otherwise.
-    given = {"engine": engine, "batch_size": batch_size, "threads": threads,
+    given = {"engine": engine, "precision": precision, "batch_size": batch_size, "threads": threads,
              "overrides": spec_overrides(embedding) or None}
     encoded = encode_file(model, texts, side, output, device=device,
                           **{name: value for name, value in given.items() if value is not None})
     out.result(encoded.to_dict())
     rows, dim = encoded.shape
     out.info(Text(f"{rows} texts -> {encoded.output} [{rows}, {dim}] float32 in {encoded.seconds:.2f} s "
-                  f"({encoded.texts_per_s:.1f} texts/s, {encoded.engine})"))  # Text: a path is not markup
+                  f"({encoded.texts_per_s:.1f} texts/s, {encoded.engine} {encoded.precision})"))  # Text: a path is not markup

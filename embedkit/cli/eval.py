@@ -11,6 +11,7 @@ from embedkit.choices import IndexKind
 from embedkit.cli.options import (
     BatchSizeOpt,
     EngineOpt,
+    PrecisionOpt,
     RecipeOpt,
     SetOpt,
     embedding_options,
@@ -29,6 +30,7 @@ def eval_command(
     mteb_tasks: Annotated[Optional[str], typer.Option("--mteb", metavar="TASK,...", help="Run MTEB retrieval tasks through mteb.evaluate; with --data, built from the local directories (one per task).")] = None,
     evaluate_all: Annotated[Optional[Path], typer.Option("--evaluate-all", metavar="RUN_DIR", help="Evaluate every checkpoint-* in a training run (and its final model) and mark the best by NDCG@10.")] = None,
     engine: EngineOpt = None,
+    precision: PrecisionOpt = None,
     batch_size: BatchSizeOpt = None,
     top_k: Annotated[Optional[int], count_option("--top-k", help="Documents retrieved per query, the run file depth (default: 1000).")] = None,
     index: Annotated[str, choice_option(IndexKind, "--index", help="flat (exact), ivf or hnsw (approximate); --mteb uses MTEB's own exact search.")] = IndexKind.FLAT.value,
@@ -49,7 +51,7 @@ def eval_command(
 
     request = EvalRequest(
         model=model, data=data or [], mteb=mteb_tasks, evaluate_all=evaluate_all, recipe=recipe,
-        overrides_set=overrides or [], split=split, engine=engine, batch_size=batch_size, top_k=top_k, index=index,
+        overrides_set=overrides or [], split=split, engine=engine, precision=precision, batch_size=batch_size, top_k=top_k, index=index,
         nprobe=nprobe, ef_search=ef_search, **embedding, use_cache=not no_cache, dims=dims, ignore_identical_ids=ignore_identical_ids, output=output,
         show_progress=out.verbosity >= 0,
     )

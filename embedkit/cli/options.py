@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from embedkit import console
-from embedkit.choices import DeviceChoice, EngineChoice, Pooling
+from embedkit.choices import DeviceChoice, EngineChoice, Pooling, PrecisionChoice
 from embedkit.cli.params import choice_option, count_option
 
 RecipeOpt = Annotated[Optional[Path], typer.Option("--recipe", help="Recipe YAML with the run's settings.")]
@@ -23,7 +23,11 @@ SetOpt = Annotated[
 
 # How a model is run.
 EngineOpt = Annotated[Optional[str], choice_option(
-    EngineChoice, "--engine", help="auto (fastest here), paddle, paddle-inference or onnx (default: auto).")]
+    EngineChoice, "--engine", help="auto (fastest here), paddle, paddle-inference, onnx or openvino (default: auto).")]
+PrecisionOpt = Annotated[Optional[str], choice_option(
+    PrecisionChoice, "--precision", help="What the engine computes in: auto (bf16 where the engine and the CPU have "
+                                         "it, else fp32), fp32 or bf16 (openvino on a CPU with AMX-BF16 or "
+                                         "AVX512-BF16). (default: auto; bench: each precision the engine has here).")]
 BatchSizeOpt = Annotated[Optional[int], count_option(
     "--batch-size", help="Most texts per encoder batch (default: 32); on CPU a batch also holds at most 1024 padded "
                          "tokens, the fastest size there.")]

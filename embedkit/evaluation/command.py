@@ -30,6 +30,7 @@ class EvalRequest:
     overrides_set: list[str] = field(default_factory=list)
     split: Optional[str] = None
     engine: Optional[str] = None
+    precision: Optional[str] = None
     batch_size: Optional[int] = None
     top_k: Optional[int] = None
     index: str = "flat"
@@ -101,7 +102,7 @@ def build_options(request: EvalRequest) -> tuple[EvalOptions, list[Path], Option
         request.max_length, request.query_max_length)}
     if model is not None:
         refuse_lengths_beyond_model(model, request)
-    for name in ("split", "engine", "batch_size", "top_k"):
+    for name in ("split", "engine", "precision", "batch_size", "top_k"):
         value = getattr(request, name)
         if value is not None:
             setattr(options, name, value)

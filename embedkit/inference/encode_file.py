@@ -21,6 +21,7 @@ class EncodedFile:
     shape: tuple[int, int]
     seconds: float  # encoding alone: loading the model (and a first-use export) is not counted
     engine: str
+    precision: str
 
     @property
     def texts_per_s(self) -> float:
@@ -28,7 +29,7 @@ class EncodedFile:
 
     def to_dict(self) -> dict[str, Any]:
         return {"shape": list(self.shape), "seconds": self.seconds,
-                "texts_per_s": round(self.texts_per_s, 1), "engine": self.engine, "output": str(self.output)}
+                "texts_per_s": round(self.texts_per_s, 1), "engine": self.engine, "precision": self.precision, "output": str(self.output)}
 
 
 def encode_file(model_dir: str | Path, texts_file: str | Path, side: str, output: str | Path,
@@ -36,7 +37,7 @@ def encode_file(model_dir: str | Path, texts_file: str | Path, side: str, output
     """Embed every text of ``texts_file`` (see `embedkit.data.texts`) as ``side`` and save them, float32 rows in
     input order, to ``output``.
 
-    ``encoder_options`` go to `Encoder.from_model_dir` (engine, batch_size, device, threads, overrides).
+    ``encoder_options`` go to `Encoder.from_model_dir` (engine, precision, batch_size, device, threads, overrides).
     The output and the whole input are checked before the model is loaded; the array appears only complete.
     """
     output = Path(output)
@@ -49,4 +50,4 @@ def encode_file(model_dir: str | Path, texts_file: str | Path, side: str, output
     seconds = time.perf_counter() - start
     with atomic_path(output) as staged, staged.open("wb") as handle:
         np.save(handle, vectors)  # through a handle: np.save would add ".npy" to a path without it
-    return EncodedFile(output, vectors.shape, seconds, encoder.engine)
+    return EncodedFile(output, vectors.shape, seconds, encoder.engine, encoder.precision)

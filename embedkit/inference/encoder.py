@@ -20,7 +20,7 @@ class Encoder:
     """Encodes queries and passages with a model's spec: its instructions, max lengths, pooling and towers.
 
     Texts are tokenised once, batched by length (longest first; on CPU also capped in padded tokens, see
-    runtime.CPU_TOKENS_PER_BATCH) and returned in input order as float32 [N, dim] arrays, L2-normalised
+    runtime.cpu_tokens_per_batch) and returned in input order as float32 [N, dim] arrays, L2-normalised
     when the spec says so.
     """
 
@@ -48,7 +48,7 @@ class Encoder:
                        tensorrt: bool = False, precision: str = "auto") -> Encoder:
         """Load (and on first use export) the model in ``path``.
 
-        ``engine``: auto, paddle, paddle-inference or onnx. ``overrides``: spec fields to set (pooling,
+        ``engine``: auto, paddle, paddle-inference, onnx or openvino. ``overrides``: spec fields to set (pooling,
         normalized, instructions, max lengths...), for plain checkpoints or experiments. ``device``: auto,
         cpu or gpu; ``tensorrt`` applies to paddle-inference on a GPU; ``precision``: auto or one the engine has.
         """

@@ -15,7 +15,7 @@ import json
 import sysconfig
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -105,7 +105,17 @@ def export_key(engine: Engine, tower: Tower, identity: EmbeddingIdentity, names:
         # The fused graph uses onnxruntime contrib ops, so it belongs to the onnxruntime that wrote it.
         key |= {"paddle2onnx": paddle2onnx.__version__, "opset": ONNX_OPSET, "fusion": FUSION_VERSION,
                 "onnxruntime": onnxruntime.__version__}
+    elif engine == "openvino":
+        from embedkit.inference import openvino
+
+        # OpenVINO compiles the onnx engine's graph: a rebuilt graph, another OpenVINO or CPU re-checks it.
+        key |= {"source": export_key("onnx", tower, source_identity(identity), names), **openvino.toolchain()}
     return key
+
+
+def source_identity(identity: EmbeddingIdentity) -> EmbeddingIdentity:
+    """The identity of the fp32 ONNX graph an OpenVINO model is compiled from (the onnx engine's export)."""
+    return replace(identity, engine=Engine.ONNX.value, precision=Precision.FP32.value)
 
 
 def _graph_code_digest() -> str:
@@ -215,7 +225,7 @@ def check_against_dygraph(forward: BatchForward, reference: BatchForward, tokeni
             raise ExportMismatchError(f"{engine} {precision} export returns NaN or infinite values; not cached")
         scale = max(1.0, float(np.abs(want).max()))
         worst_abs = max(worst_abs, float(np.abs(got - want).max()) / scale)
-        worst_cosine = min(worst_cosine, float(_row_cosines(got, want).min()))
+        worst_cosine = min(worst_cosine, float(row_cosines(got, want).min()))
     check = ExportCheck(str(precision), worst_abs, worst_cosine)
     if not check.passed():
         bar = (f"min cosine {worst_cosine:.6f} (floor {check.cosine_floor})" if check.cosine_floor is not None
@@ -225,7 +235,7 @@ def check_against_dygraph(forward: BatchForward, reference: BatchForward, tokeni
     return check
 
 
-def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = a.astype(np.float64), b.astype(np.float64)
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1.0), 0.0)

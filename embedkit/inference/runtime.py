@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 from embedkit import console
-from embedkit.choices import Side
+from embedkit.choices import Precision, Side
 from embedkit.errors import UserError
-from embedkit.inference import ort, paddle_inference
+from embedkit.fsutil import write_json
+from embedkit.inference import openvino, ort, paddle_inference
 from embedkit.inference.engines import (
     Device,
     Engine,
     EngineUnavailableError,
+    auto_engine,
+    precision_reason,
     resolve_device,
     resolve_engine,
     resolve_precision,
@@ -34,6 +37,7 @@ from embedkit.inference.export import (
     export_location,
     input_names,
     save_inference_model,
+    source_identity,
 )
 from embedkit.inference.identity import EmbeddingIdentity
 from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attention
@@ -51,6 +55,17 @@ SHARED = "shared"
 # uncapped -> capped: onnx 31.2 -> 37.4 docs/s, paddle-inference 24.3 -> 37.6, dygraph 7.0 -> 9.4; shorter
 # texts peak at about the same token count (benchmarks/README.md, "Tokens per forward"). GPUs want full batches.
 CPU_TOKENS_PER_BATCH = 1024
+# The cap per engine and precision, from benchmarks/token_budget.py. OpenVINO's sweep (benchmarks/README.md,
+# "OpenVINO") found no cap faster than 1,024 beyond the noise of a shared machine, in bf16 or fp32.
+CPU_TOKENS_PER_BATCH_BY_ENGINE: dict[tuple[str, str], int] = {
+    ("paddle", "fp32"): CPU_TOKENS_PER_BATCH, ("paddle-inference", "fp32"): CPU_TOKENS_PER_BATCH,
+    ("onnx", "fp32"): CPU_TOKENS_PER_BATCH, ("openvino", "fp32"): CPU_TOKENS_PER_BATCH,
+    ("openvino", "bf16"): CPU_TOKENS_PER_BATCH,
+}
+
+
+def cpu_tokens_per_batch(engine: Engine, precision: Precision) -> int:
+    return CPU_TOKENS_PER_BATCH_BY_ENGINE[(str(engine), str(precision))]
 
 
 @dataclass
@@ -58,6 +73,7 @@ class TowerForward:
     tower: Tower
     engine: Engine
     device: Device
+    precision: Precision
     forward: BatchForward
     tokenizer: Any
     export: Optional[ExportInfo]  # None for the dygraph engine
@@ -169,6 +185,34 @@ def _export_onnx(model_dir: Path, spec: EmbedderSpec, identity: EmbeddingIdentit
     return ExportInfo(info.path, info.built, info.seconds + graph.seconds)
 
 
+def _export_openvino(model_dir: Path, spec: EmbedderSpec, identity: EmbeddingIdentity, tower: Tower, tokenizer,
+                     dygraph: _Dygraph, root: Optional[Path], threads: Optional[int]) -> tuple[ExportInfo, BatchForward]:
+    """The onnx engine's graph (built if new), compiled by OpenVINO at ``identity.precision``.
+
+    Each precision's check against dygraph runs once, before first use, and is recorded as an export of its own
+    (``openvino-<precision>-<tower>/``, keyed by the ONNX graph's key): the ONNX export, shared with the onnx
+    engine, keeps its file records as they were.
+    """
+    graph = _export_onnx(model_dir, spec, source_identity(identity), tower, tokenizer, dygraph, "cpu", root)
+    onnx_file = graph.path / ort.MODEL_FILE
+    names = input_names(tokenizer)
+    key = export_key("openvino", tower, identity, names)
+    location = export_location(model_dir, f"openvino-{identity.precision}", tower, key, root)
+    compiled: list[BatchForward] = []
+
+    def write(staged: Path) -> dict:
+        console.get().info(f"checking OpenVINO {identity.precision} against dygraph (first use only) -> {location}")
+        compiled.append(openvino.openvino_forward(onnx_file, identity.precision, threads))
+        check = check_against_dygraph(compiled[0], dygraph.forward(tower), tokenizer, spec, _max_len(spec, tower),
+                                      "openvino", identity.precision).to_dict()
+        write_json(staged / openvino.CHECK_FILE, {**check, "graph": str(onnx_file)})
+        return check
+
+    info = build_export(location, key, openvino.FILES, write)
+    forward = compiled[0] if compiled else openvino.openvino_forward(onnx_file, identity.precision, threads)
+    return ExportInfo(info.path, info.built, info.seconds + graph.seconds), forward
+
+
 def _fuse_attention(converted: Path, out: Path, tower: Tower) -> dict[str, int]:
     config = read_model_config(tower.weights_dir)
     heads, hidden = config.get("num_attention_heads"), config.get("hidden_size")
@@ -196,7 +240,7 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
     supply the spec fields it lacks: pooling, normalized, ...). ``threads`` defaults to the usable cores.
     ``export_root`` puts exports there instead of beside the model or in the cache (e.g. to time a fresh build).
     ``tensorrt`` (paddle-inference on GPU) builds TensorRT engines for batches up to ``max_batch_size``.
-    ``precision``: auto (the engine's default) or a Precision the engine computes in.
+    ``precision``: auto (bf16 where the engine and the CPU have it, else fp32) or a Precision the engine has.
     """
     model_dir = Path(model_dir)
     export_root = Path(export_root) if export_root is not None else None
@@ -208,6 +252,10 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
     serving = is_serving_dir(all_towers[0].weights_dir)
     resolved_engine = serving_engine(engine, model_dir) if serving else resolve_engine(engine, resolved_device)
     resolved_precision = resolve_precision(resolved_engine, precision)
+    if engine == "auto":
+        console.get().debug(f"engine auto: {resolved_engine}, as {auto_engine(resolved_device)[1]}")
+    if precision == "auto":
+        console.get().debug(f"precision {resolved_precision} ({precision_reason(resolved_precision)})")
     if tensorrt and (resolved_device != "gpu" or resolved_engine != "paddle-inference"):
         raise UserError("TensorRT runs only with engine paddle-inference on a GPU")
     identity = EmbeddingIdentity.of({t.name: t.fingerprint for t in all_towers}, spec, resolved_engine,
@@ -230,6 +278,9 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
                                                   resolved_device, export_root)
                 forward = paddle_inference.paddle_inference_forward(export.path, resolved_device, threads, tensorrt,
                                                                     max_batch_size, _max_len(spec, tower))
+            elif resolved_engine == "openvino":
+                export, forward = _export_openvino(model_dir, spec, identity, tower, tokenizer, dygraph, export_root,
+                                                   threads)
             else:
                 export = _export_onnx(model_dir, spec, identity, tower, tokenizer, dygraph, resolved_device,
                                       export_root)
@@ -241,17 +292,18 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
                                f"{exc.alternative}:[/] {exc.reason}")
             return load_tower_forwards(model_dir, exc.alternative, overrides, device, towers, threads, export_root,
                                        precision=precision)
-        max_tokens = CPU_TOKENS_PER_BATCH if resolved_device == "cpu" else None
-        loaded[tower.name] = TowerForward(tower, resolved_engine, resolved_device, forward, tokenizer, export,
-                                          max_tokens)
+        max_tokens = cpu_tokens_per_batch(resolved_engine, resolved_precision) if resolved_device == "cpu" else None
+        loaded[tower.name] = TowerForward(tower, resolved_engine, resolved_device, resolved_precision, forward,
+                                          tokenizer, export, max_tokens)
     return LoadedModel(spec, identity, loaded)
 
 
 def load_forward(model_dir: str | Path, side: Side = "passage", engine: str = "auto",
                  overrides: Optional[dict] = None, device: str = "auto", threads: Optional[int] = None,
-                 export_root: Optional[str | Path] = None) -> TowerForward:
+                 export_root: Optional[str | Path] = None, precision: str = "auto") -> TowerForward:
     """The TowerForward that encodes ``side`` of the model (its ``.forward`` is the BatchForward)."""
     spec = resolve_spec(model_dir, overrides) if Path(model_dir).is_dir() else None
     wanted = [tower_name(spec, side)] if spec is not None else None
-    loaded = load_tower_forwards(model_dir, engine, overrides, device, wanted, threads, export_root)
+    loaded = load_tower_forwards(model_dir, engine, overrides, device, wanted, threads, export_root,
+                                 precision=precision)
     return next(iter(loaded.towers.values()))

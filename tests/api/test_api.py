@@ -42,7 +42,9 @@ def test_load_encodes_normalised_queries_and_passages(tiny_model):
     assert queries.shape == (2, model.dim) and passages.shape == (3, model.dim)
     assert queries.dtype == passages.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
-    assert model.engine == "onnx" and model.precision == "fp32"
+    from embedkit.inference.engines import resolve_engine, resolve_precision
+
+    assert model.engine == resolve_engine("auto", "cpu") and model.precision == resolve_precision(model.engine)
 
 
 def test_load_takes_spec_fields_for_plain_checkpoints(tiny_model):

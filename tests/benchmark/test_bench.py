@@ -22,31 +22,69 @@ def _settings(model, **changes) -> BenchSettings:
     return BenchSettings(**{**base, **changes})
 
 
-def test_engines_and_reference_in_one_run(tiny_hf_bert):
+def _faked_cpu(monkeypatch, flags):
+    from embedkit.inference import engines
+
+    monkeypatch.setattr(engines, "cpu_flags", lambda: frozenset(flags))
+
+
+def test_engines_and_reference_in_one_run(tiny_hf_bert, monkeypatch):
+    _faked_cpu(monkeypatch, {"avx512f"})  # no bf16: one reference row per batch size
     result = run_bench(_settings(tiny_hf_bert, batch_sizes=[4, 8], fresh_export=True), progress=False)
     rows = {(m.runner, m.batch_size): m for m in result.measurements}
     assert set(rows) == {(r, b) for r in ("paddle-inference", "onnx", REFERENCE) for b in (4, 8)}
-    assert result.skipped == {}
+    assert result.skipped == {f"{REFERENCE} bf16": "this CPU has no bf16 instructions"}
     for (_, batch_size), m in rows.items():
+        assert m.precision == "fp32"
         assert len(m.runs_docs_per_s) == 2 and m.docs_per_s == max(m.runs_docs_per_s) > 0
         # warm-up excluded: exactly the timed runs' batches are in the latency percentiles
         assert m.timed_batches == 2 * math.ceil(10 / batch_size)
         assert 0 < m.batch_ms_p50 <= m.batch_ms_p95
         assert m.ratio_vs_reference == pytest.approx(m.docs_per_s / rows[(REFERENCE, batch_size)].docs_per_s, rel=1e-2)
         # a plain HF checkpoint: ST is built from the same spec (mean pooling, normalised), so outputs agree
-        assert m.max_abs_diff_vs_reference <= 1e-4
+        assert m.max_abs_diff_vs_reference <= 1e-4 and m.min_cosine_vs_reference >= 0.99999
     # fresh exports: both graphs were built in this run and timed apart from steady state
     assert rows[("paddle-inference", 4)].export_s > 0 and rows[("onnx", 4)].export_s > 0
     assert rows[(REFERENCE, 4)].export_s is None
     payload = result.to_dict()
     assert json.loads(json.dumps(payload))["best"]["runner"] in ("paddle-inference", "onnx")
+    assert "avx512f" in payload["machine"]["cpu_flags"] and payload["machine"]["bf16"] is None
+
+
+def test_openvino_in_both_precisions_against_both_references(tiny_hf_bert, monkeypatch, run_cli):
+    _faked_cpu(monkeypatch, {"avx512f", "avx512_bf16"})
+    result = run_bench(_settings(tiny_hf_bert, engines=["openvino", "onnx"], repeats=1), progress=False)
+    rows = {(m.runner, m.precision): m for m in result.measurements}
+    assert set(rows) == {("openvino", "bf16"), ("openvino", "fp32"), ("onnx", "fp32"), (REFERENCE, "fp32"),
+                         (REFERENCE, "bf16")}
+    peer_best = max(rows[(REFERENCE, "fp32")].docs_per_s, rows[(REFERENCE, "bf16")].docs_per_s)
+    for m in rows.values():
+        assert m.ratio_vs_reference == pytest.approx(m.docs_per_s / peer_best, rel=1e-2)
+    # cosines against ST fp32: exact for fp32 rows, close for bf16 ones
+    assert rows[(REFERENCE, "fp32")].min_cosine_vs_reference == 1.0
+    assert rows[("openvino", "fp32")].min_cosine_vs_reference >= 0.99999
+    assert rows[("openvino", "bf16")].min_cosine_vs_reference >= 0.999
+    # computed in bf16 indeed: further from the fp32 reference than the fp32 graph is
+    assert rows[("openvino", "bf16")].max_abs_diff_vs_reference > 10 * rows[("openvino", "fp32")].max_abs_diff_vs_reference
+    payload = result.to_dict()
+    assert payload["best_reference"]["docs_per_s"] == peer_best and payload["machine"]["bf16"] == "avx512_bf16"
+    assert payload["best_vs_best_reference"] == pytest.approx(payload["best"]["docs_per_s"] / peer_best, rel=1e-2)
+
+    only_bf16 = run_bench(_settings(tiny_hf_bert, engines=["openvino", "onnx"], repeats=1, precision="bf16",
+                                    reference=False), progress=False)
+    assert [(m.runner, m.precision) for m in only_bf16.measurements] == [("openvino", "bf16")]
+    assert only_bf16.skipped["onnx"] == "computes in fp32 only, not bf16"
+    _faked_cpu(monkeypatch, {"avx512f"})
+    refused = run_cli("bench", tiny_hf_bert, "--data", DEMO_DATA, "--engine", "openvino", "--precision", "bf16",
+                      "--no-reference")
+    assert refused.exit_code == 2 and "avx512_bf16" in refused.stderr.replace("\n", "")
 
 
 def test_reference_follows_the_spec_override(tiny_hf_bert):
     result = run_bench(_settings(tiny_hf_bert, engines=["onnx"], repeats=1, overrides={"pooling": "cls",
                                                                                          "normalized": False}),
                        progress=False)
-    assert all(m.max_abs_diff_vs_reference <= 1e-4 for m in result.measurements)
+    assert all(m.max_abs_diff_vs_reference <= 1e-4 for m in result.measurements if m.precision == "fp32")
 
 
 def test_paddle_weights_skip_the_reference_and_say_why(tmp_path):

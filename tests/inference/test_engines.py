@@ -86,8 +86,10 @@ def test_read_only_model_dir_exports_to_the_cache(tiny_bert, read_only_dir, embe
 
 
 def test_auto_resolution(monkeypatch, tiny_bert):
-    assert resolve_engine("auto", "cpu") == "onnx"
+    assert resolve_engine("auto", "cpu") == "openvino"
     assert resolve_engine("auto", "gpu") == "paddle-inference"
+    monkeypatch.setattr(engines_mod, "openvino_available", lambda: False)
+    assert resolve_engine("auto", "cpu") == "onnx"
     assert Encoder.from_model_dir(tiny_bert).engine == "onnx"
     monkeypatch.setattr(engines_mod, "onnx_available", lambda: False)
     assert resolve_engine("auto", "cpu") == "paddle-inference"

@@ -1,0 +1,61 @@
+"""OpenVINO: embedkit's ONNX export compiled by OpenVINO's CPU plugin, in bf16 or fp32.
+
+The ONNX graph is the onnx engine's own export (fused contrib ops included, which OpenVINO reads), so nothing is
+exported twice. Compiled models are cached in ``$EMBEDKIT_HOME/openvino`` (OpenVINO's CACHE_DIR, keyed by the
+graph and the compile settings), so a second run imports the compiled blob instead of compiling again.
+
+Telemetry: OpenVINO sends usage data only from its Python model-conversion API (``openvino.convert_model``,
+``ovc``), never from the runtime; embedkit reads the ONNX file with the runtime's own reader
+(``Core.compile_model`` on the path), so no telemetry code runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from embedkit import paths
+from embedkit.choices import Precision
+from embedkit.inference.engines import cpu_cores
+from embedkit.modeling.encode import BatchForward
+
+# The record of this precision's check against dygraph (the graph itself is the ONNX export's model.onnx).
+CHECK_FILE = "check.json"
+FILES = (CHECK_FILE,)
+INFERENCE_PRECISIONS = {Precision.BF16.value: "bf16", Precision.FP32.value: "f32"}
+# LATENCY: one stream using every thread, which is what embedkit's one-request-at-a-time batches need; THROUGHPUT
+# splits the cores into streams, and a single synchronous request then runs on one of them
+# (benchmarks/README.md, "OpenVINO").
+PERFORMANCE_HINT = "LATENCY"
+
+
+def compile_cache_dir() -> Path:
+    return paths.cache_dir("openvino")
+
+
+def compile_config(precision: str, threads: Optional[int] = None) -> dict[str, object]:
+    return {"INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[str(precision)], "PERFORMANCE_HINT": PERFORMANCE_HINT,
+            "INFERENCE_NUM_THREADS": threads or cpu_cores(), "CACHE_DIR": str(compile_cache_dir())}
+
+
+def toolchain() -> dict[str, str]:
+    """What a bf16 check depends on besides the graph: the OpenVINO build and the CPU it compiled for."""
+    import openvino
+
+    return {"openvino": openvino.get_version(), "cpu": openvino.Core().get_property("CPU", "FULL_DEVICE_NAME")}
+
+
+def openvino_forward(onnx_file: Path, precision: str, threads: Optional[int] = None) -> BatchForward:
+    import openvino
+
+    compiled = openvino.Core().compile_model(str(onnx_file), "CPU", compile_config(precision, threads))
+    request = compiled.create_infer_request()
+    names = [port.get_any_name() for port in compiled.inputs]
+
+    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
+        # infer() copies the outputs out of the request's buffers (share_outputs=False), so they outlive the call.
+        return request.infer({name: batch[name] for name in names})[0].astype(np.float32, copy=False)
+
+    return forward
