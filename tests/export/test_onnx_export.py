@@ -30,7 +30,7 @@ def test_the_serving_dir_holds_the_graph_and_no_weights_and_encodes_like_its_sou
     names = {p.name for p in out.iterdir()}
     assert {"model.onnx", "export.json", "config.json", "embedkit.json", "README.md", "tokenizer.json"} <= names
     assert not names & {"model.safetensors", "model_state.pdparams"}
-    served, original = embedkit.load(out), embedkit.load(source)
+    served, original = embedkit.load(out), embedkit.load(source, engine="onnx")
     assert served.engine == "onnx" and served.fingerprint == original.fingerprint  # same graph, same identity
     np.testing.assert_allclose(served.encode_queries(TEXTS), original.encode_queries(TEXTS), atol=1e-6)
     np.testing.assert_allclose(served.encode_passages(TEXTS), original.encode_passages(TEXTS), atol=1e-6)
@@ -79,4 +79,4 @@ def test_serve_answers_from_the_serving_dir(onnx_dir):
     with TestClient(app) as client:
         body = client.post("/v1/embeddings", json={"input": TEXTS, "input_type": "query"}).json()
     got = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
-    np.testing.assert_allclose(got, embedkit.load(source).encode_queries(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(got, embedkit.load(source, engine="onnx").encode_queries(TEXTS), atol=1e-6)
