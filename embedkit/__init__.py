@@ -1,4 +1,4 @@
-"""embedkit: train, evaluate and benchmark text-embedding models on PaddlePaddle; encode texts with them."""
+"""embedkit: train, evaluate, benchmark, prune, export and serve text-embedding models on PaddlePaddle."""
 
 from __future__ import annotations
 

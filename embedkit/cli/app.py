@@ -32,7 +32,7 @@ def embedkit_app(
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="Print embedkit's version and exit.")] = False,
 ) -> None:
-    """Train, evaluate and benchmark text-embedding models on PaddlePaddle; encode texts with them."""
+    """Train, evaluate, benchmark, prune, export and serve text-embedding models on PaddlePaddle."""
 
 
 app.add_typer(data.app, name="data")
