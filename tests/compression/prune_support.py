@@ -51,22 +51,14 @@ def build_llama(out_dir: Path) -> Path:
     padding, whose layers 1 and 2 are pass-throughs."""
     import paddle
     from paddlenlp.transformers import LlamaConfig, LlamaModel
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from embedkit.modeling.tiny import build_byte_bpe_tokenizer
 
     out_dir.mkdir(parents=True)
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(demo_texts(), trainer)
-    tokenizer.save(str(out_dir / "tokenizer.json"))
-    tokenizer.model.save(str(out_dir))
-    (out_dir / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "Qwen2Tokenizer", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
-        "unk_token": None, "bos_token": None, "model_max_length": 512}))
+    vocab_size = build_byte_bpe_tokenizer(out_dir, demo_texts(), "Qwen2Tokenizer", eos="<|endoftext|>",
+                                          pad="<|endoftext|>", vocab_size=400)
     paddle.seed(0)
-    config = LlamaConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, intermediate_size=64,
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
                          num_hidden_layers=LAYERS, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=512, eos_token_id=0, pad_token_id=0, bos_token_id=0)
     model = LlamaModel(config)
