@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -26,6 +27,19 @@ def embedkit_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "embedkit-home"
     monkeypatch.setenv("EMBEDKIT_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_template(tmp_path_factory) -> Path:
+    """A tiny decoder embedder (see tests/inference/inference_support.py), built once for every test dir."""
+    from tests.inference.inference_support import build_tiny_qwen2
+
+    return build_tiny_qwen2(tmp_path_factory.mktemp("qwen2") / "model")
+
+
+@pytest.fixture
+def tiny_qwen2(tiny_qwen2_template, tmp_path) -> Path:
+    return Path(shutil.copytree(tiny_qwen2_template, tmp_path / "tiny-qwen2"))
 
 
 @dataclass

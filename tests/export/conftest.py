@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))  # the tiny Qwen2 builder lives there
-from inference_support import build_tiny_qwen2, demo_texts  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))  # the demo texts live there
+from inference_support import demo_texts  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,15 +31,6 @@ def bert_with_spec(tiny_bert_template, tmp_path):
 
     return make
 
-
-@pytest.fixture(scope="session")
-def tiny_qwen2_template(tmp_path_factory) -> Path:
-    return build_tiny_qwen2(tmp_path_factory.mktemp("qwen2") / "model")
-
-
-@pytest.fixture
-def tiny_qwen2(tiny_qwen2_template, tmp_path) -> Path:
-    return Path(shutil.copytree(tiny_qwen2_template, tmp_path / "tiny-qwen2"))
 
 
 @pytest.fixture

@@ -59,14 +59,3 @@ def read_only_dir():
             subprocess.run(["chattr", "-i", str(path)], capture_output=True)
         path.chmod(0o755)
 
-
-@pytest.fixture(scope="session")
-def tiny_qwen2_template(tmp_path_factory) -> Path:
-    from inference_support import build_tiny_qwen2
-
-    return build_tiny_qwen2(tmp_path_factory.mktemp("qwen2") / "model")
-
-
-@pytest.fixture
-def tiny_qwen2(tiny_qwen2_template, tmp_path) -> Path:
-    return Path(shutil.copytree(tiny_qwen2_template, tmp_path / "tiny-qwen2"))
