@@ -63,7 +63,8 @@ def search(queries: np.ndarray, corpus: np.ndarray, top_k: int, settings: Option
            transform: Optional[Transform] = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores [Q, k], corpus row indices [Q, k]) of the ``top_k`` best documents per query, best first.
 
-    ``k`` is ``min(top_k, len(corpus))``; approximate indexes may return fewer hits, marked by index -1.
+    ``k`` is ``min(top_k, len(corpus))`` (and at most ``settings.rescore`` when rescoring a quantized index);
+    approximate indexes may return fewer hits, marked by index -1.
     ``on_progress(n)`` is called with the number of query rows searched (per shard for sharded flat search).
     ``transform`` maps each block of vectors before indexing or searching (Matryoshka truncation), one shard
     at a time, so a memory-mapped corpus is never transformed as a whole.
