@@ -40,6 +40,8 @@ Precision = _choice("Precision", ("fp32", "bf16", "fp16", "int8"),
 PrecisionChoice = _choice("PrecisionChoice", ("auto", "fp32", "bf16"),
                           "A precision, or ``auto``: bf16 where the engine and the CPU have it.")
 IndexKind = _choice("IndexKind", ("flat", "ivf", "hnsw"), "Exact or approximate faiss search.")
+IndexDtype = _choice("IndexDtype", ("float32", "float16", "int8", "binary"),
+                     "How a search index stores document vectors (embedkit.retrieval.quantized_index).")
 FineTuneType = _choice("FineTuneType", ("sft", "lora", "bitfit"), "Which parameters training updates.")
 ExportFormat = _choice("ExportFormat", ("sentence-transformers", "onnx", "openvino"),
                        "What `embedkit export` writes a model as.")

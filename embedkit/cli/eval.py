@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from embedkit.choices import IndexKind
+from embedkit.choices import IndexDtype, IndexKind
 from embedkit.cli.options import (
     BatchSizeOpt,
     EngineOpt,
@@ -34,6 +34,8 @@ def eval_command(
     batch_size: BatchSizeOpt = None,
     top_k: Annotated[Optional[int], count_option("--top-k", help="Documents retrieved per query, the run file depth (default: 1000).")] = None,
     index: Annotated[str, choice_option(IndexKind, "--index", help="flat (exact), ivf or hnsw (approximate); --mteb uses MTEB's own exact search.")] = IndexKind.FLAT.value,
+    index_dtype: Annotated[str, choice_option(IndexDtype, "--index-dtype", help="How the index stores documents: float32, float16 or int8 (faiss scalar quantizer, int8 ranges from the corpus) or binary (sign bits, Hamming distance); quantized indexes are flat.")] = IndexDtype.FLOAT32.value,
+    rescore: Annotated[Optional[int], count_option("--rescore", help="With a quantized --index-dtype: re-rank this many candidates per query (K) by the float32 query against int8 documents; the run then holds min(--top-k, K) per query, and K must reach min(--top-k, 100).")] = None,
     nprobe: Annotated[int, count_option("--nprobe", help="IVF lists probed per query.")] = 32,
     ef_search: Annotated[int, typer.Option(help="HNSW search breadth (at least --top-k is used).")] = 256,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode again, ignoring and not filling the embedding cache.")] = False,
@@ -52,7 +54,7 @@ def eval_command(
     request = EvalRequest(
         model=model, data=data or [], mteb=mteb_tasks, evaluate_all=evaluate_all, recipe=recipe,
         overrides_set=overrides or [], split=split, engine=engine, precision=precision, batch_size=batch_size, top_k=top_k, index=index,
-        nprobe=nprobe, ef_search=ef_search, **embedding, use_cache=not no_cache, dims=dims, ignore_identical_ids=ignore_identical_ids, output=output,
+        index_dtype=index_dtype, rescore=rescore, nprobe=nprobe, ef_search=ef_search, **embedding, use_cache=not no_cache, dims=dims, ignore_identical_ids=ignore_identical_ids, output=output,
         show_progress=out.verbosity >= 0,
     )
     render(run_eval_command(request), out, output)

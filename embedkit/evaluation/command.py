@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 from embedkit.console import Output
 from embedkit.errors import UserError
-from embedkit.evaluation.options import EvalOptions
+from embedkit.evaluation.options import EvalOptions, check_search
 from embedkit.evaluation.report import CheckpointsReport, EvalReport
 from embedkit.fsutil import check_dir_target
 from embedkit.modeling.overrides import embedding_overrides
@@ -34,6 +34,8 @@ class EvalRequest:
     batch_size: Optional[int] = None
     top_k: Optional[int] = None
     index: str = "flat"
+    index_dtype: str = "float32"
+    rescore: Optional[int] = None
     nprobe: int = 32
     ef_search: int = 256
     pooling: Optional[str] = None
@@ -108,9 +110,11 @@ def build_options(request: EvalRequest) -> tuple[EvalOptions, list[Path], Option
             setattr(options, name, value)
     if options.batch_size < 1 or options.top_k < 1:
         raise UserError("--batch-size and --top-k must be positive")
-    options.search = SearchSettings(index=request.index, nprobe=request.nprobe, ef_search=request.ef_search)
+    options.search = SearchSettings(index=request.index, nprobe=request.nprobe, ef_search=request.ef_search,
+                                    dtype=request.index_dtype, rescore=request.rescore)
     options.use_cache = request.use_cache
     options.dims = parse_dims(request.dims)
+    check_search(options, options.dims)  # the model's own dim is checked once it is loaded, before encoding
     options.ignore_identical_ids = request.ignore_identical_ids
     if request.output is not None:  # a bad --output found after the whole eval would waste it
         check_dir_target(request.output)
@@ -134,6 +138,9 @@ def run_eval_command(request: EvalRequest) -> Result:
     if request.mteb is not None:
         if options.dims:
             raise UserError("--dims works with --data evaluation, not with --mteb")
+        if options.search.dtype != "float32" or options.search.rescore is not None:
+            raise UserError("--index-dtype and --rescore work with --data evaluation, not with --mteb "
+                            "(MTEB runs its own float32 search)")
         from embedkit.evaluation.mteb_tasks import run_mteb
         from embedkit.evaluation.pipeline import load_datasets
 

@@ -17,7 +17,7 @@ from embedkit.errors import UserError
 from embedkit.evaluation.datasets import EvalDataset, dataset_name, load_dataset, unique_names
 from embedkit.evaluation.matryoshka import check_dims, truncation
 from embedkit.evaluation.metrics import score_run
-from embedkit.evaluation.options import EvalOptions
+from embedkit.evaluation.options import EvalOptions, check_search
 from embedkit.evaluation.outputs import write_checkpoints, write_report
 from embedkit.evaluation.report import CheckpointResult, CheckpointsReport, DatasetResult, EvalReport, Timings
 from embedkit.progress import bar, progress_bars
@@ -25,7 +25,7 @@ from embedkit.retrieval.cache import EmbeddingCache
 from embedkit.retrieval.checkpoints import run_models
 from embedkit.retrieval.embed import embed
 from embedkit.retrieval.runs import build_run
-from embedkit.retrieval.search import search, search_passes
+from embedkit.retrieval.search import search_passes, search_with_stats
 
 DatasetArg = Union[str, Path, EvalDataset, RetrievalData]
 
@@ -86,6 +86,7 @@ def evaluate_encoder(encoder, data: DatasetArg, options: Optional[EvalOptions] =
     options = options or EvalOptions()
     (dataset,) = load_datasets([data], options.split)
     dims = check_dims(options.dims, encoder.dim)
+    check_search(options, [encoder.dim, *dims])
     timings = Timings()
 
     queries = embed(encoder, dataset.query_texts(), "query", cache,
@@ -105,24 +106,27 @@ def evaluate_encoder(encoder, data: DatasetArg, options: Optional[EvalOptions] =
         searches = search_passes(len(doc_ids), options.search) * len(query_ids)
         advance = bar(progress, f"{dataset.name}: search{label}", searches)
         started = time.perf_counter()
-        scores, indices = search(queries.vectors, corpus.vectors, options.top_k, options.search, advance, transform)
+        scores, indices, stats = search_with_stats(queries.vectors, corpus.vectors, options.top_k, options.search,
+                                                   advance, transform)
         elapsed = time.perf_counter() - started
-        return build_run(query_ids, doc_ids, scores, indices, drop_identical), elapsed
+        return build_run(query_ids, doc_ids, scores, indices, drop_identical), elapsed, stats, indices.shape[1]
 
-    run, timings.search_s = run_for()
+    run, timings.search_s, stats, depth = run_for()
     started = time.perf_counter()
     metrics = score_run(dataset.data.qrels, run)
     timings.scoring_s = time.perf_counter() - started
     by_dim = {}
     for dim in dims:
-        truncated_run, _ = run_for(truncation(dim, encoder.spec.normalized), f" @ dim {dim}")
+        truncated_run, *_ = run_for(truncation(dim, encoder.spec.normalized), f" @ dim {dim}")
         by_dim[dim] = score_run(dataset.data.qrels, truncated_run)
 
     return DatasetResult(
         name=dataset.name, path=str(dataset.data.source), split=dataset.data.split, format=dataset.data.format,
         num_docs=len(doc_ids), num_queries=len(query_ids), metrics=metrics, timings=timings,
         cached={"queries": queries.from_cache, "corpus": corpus.from_cache}, index=options.search.index,
-        top_k=options.top_k, ignore_identical_ids=drop_identical, by_dim=by_dim, run=run,
+        top_k=options.top_k, ignore_identical_ids=drop_identical, index_dtype=stats.dtype,
+        index_bytes=stats.index_bytes, rescore=stats.rescore, rescore_bytes=stats.rescore_bytes, depth=depth,
+        by_dim=by_dim, run=run,
     )
 
 

@@ -64,6 +64,34 @@ def summary_table(report: EvalReport) -> Table:
     return table
 
 
+def _bytes(n: Optional[int]) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} B"
+
+
+def index_table(report: EvalReport) -> Table:
+    """How each dataset's index stored the documents and its bytes, rescoring (with the int8 store's bytes), the
+    run depth (documents per query) and the search time."""
+    table = Table(title="index", title_justify="left")
+    for column in ("dataset", "index", "bytes", "rescore", "depth", "search s"):
+        table.add_column(column, justify="left" if column in ("dataset", "index", "rescore") else "right")
+    for d in report.datasets:
+        rescore = "-" if d.rescore is None else f"{d.rescore} (int8 {_bytes(d.rescore_bytes)})"
+        table.add_row(d.name, f"{d.index} {d.index_dtype}", _bytes(d.index_bytes), rescore,
+                      "-" if d.depth is None else f"{d.depth:,}", f"{d.timings.search_s:.2f}")
+    return table
+
+
+def _depth_notes(report: EvalReport) -> list[str]:
+    return [f"{d.name}: --rescore {d.rescore} < --top-k {d.top_k}: the run holds the top {d.depth} per query, so "
+            f"the metrics at 1000 count those only" for d in report.datasets
+            if d.rescore is not None and d.depth is not None and d.depth < min(d.top_k, d.num_docs)]
+
+
 def matryoshka_table(report: EvalReport) -> Optional[Table]:
     with_dims = [d for d in report.datasets if d.by_dim]
     if not with_dims:
@@ -87,6 +115,9 @@ def render_report(report: EvalReport, out: Output, title: str = "") -> None:
     if matryoshka is not None:
         out.info(matryoshka)
     out.info(summary_table(report))
+    out.info(index_table(report))
+    for note in _depth_notes(report):
+        out.info(f"[yellow]{note}[/]")
 
 
 def render_checkpoints(report: CheckpointsReport, out: Output) -> None:

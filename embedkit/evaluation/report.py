@@ -33,6 +33,14 @@ class DatasetResult:
     index: str
     top_k: int
     ignore_identical_ids: bool
+    # The index (`embedkit.retrieval.search.IndexStats`) of the full-dim search: how it stored the documents, its
+    # bytes, and with --rescore the candidates re-ranked per query and the int8 store's bytes.
+    index_dtype: str = "float32"
+    index_bytes: int = 0
+    rescore: Optional[int] = None
+    rescore_bytes: Optional[int] = None
+    # Documents per query in the run: top_k, capped by the corpus size and by rescore.
+    depth: Optional[int] = None
     # Matryoshka: embedding dim -> metrics with embeddings truncated to that dim and re-normalised.
     by_dim: dict[int, dict[str, float]] = field(default_factory=dict)
     run: Optional[Run] = field(default=None, repr=False)
