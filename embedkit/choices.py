@@ -53,3 +53,6 @@ PruneMetric = _choice("PruneMetric", ("bi", "angular"),
 Reduce = _choice("Reduce", ("mean", "sum"), "How per-token layer scores become one score per layer.")
 Selection = _choice("Selection", ("bi", "eval"),
                     "How the layers to remove are chosen: the N lowest scores, or greedily by retrieval quality.")
+QuantType = _choice("QuantType", ("int8", "weight_only_int8", "weight_only_int4"),
+                    "What `embedkit quantize` makes of a model: int8 weights and activations, or int8/int4 weights "
+                    "only (the original example's --quant_type names).")

@@ -40,6 +40,9 @@ ST_NORMALIZE_DIR = "2_Normalize"
 # Exported inference graphs, beside the model (or in the cache), one subfolder per engine and tower.
 EXPORT_DIRNAME = ".embedkit-export"
 EXPORT_META_FILE = "export.json"
+# An OpenVINO IR graph (`embedkit export --format openvino`, `embedkit quantize`): the graph and its weights.
+OPENVINO_MODEL_FILE = "openvino_model.xml"
+OPENVINO_WEIGHTS_FILE = "openvino_model.bin"
 
 # What `embedkit export` and `embedkit train` write beside a model for people to read.
 MODEL_CARD_FILE = "README.md"

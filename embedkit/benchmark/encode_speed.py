@@ -266,7 +266,7 @@ def reference_unavailable(settings: BenchSettings) -> Optional[str]:
     if spec.two_tower:
         return "a two-tower model has no sentence-transformers equivalent"
     if is_serving_dir(settings.model_dir):
-        return "an ONNX serving dir has no weights for torch"
+        return "a serving dir (exported or quantized graph) has no weights for torch"
     if spec.pooling not in _ST_POOLING:
         return f"sentence-transformers has no {spec.pooling} pooling"
     if weights_format(settings.model_dir) != "torch":

@@ -15,6 +15,7 @@ from embedkit.cli.encode import encode_command
 from embedkit.cli.eval import eval_command
 from embedkit.cli.export import export_command
 from embedkit.cli.prune import prune_command
+from embedkit.cli.quantize import quantize_command
 from embedkit.cli.serve import serve_command
 from embedkit.cli.train import train_command
 
@@ -32,7 +33,7 @@ def embedkit_app(
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="Print embedkit's version and exit.")] = False,
 ) -> None:
-    """Train, evaluate, benchmark, prune, export and serve text-embedding models on PaddlePaddle."""
+    """Train, evaluate, benchmark, prune, quantize, export and serve text-embedding models on PaddlePaddle."""
 
 
 app.add_typer(data.app, name="data")
@@ -45,3 +46,4 @@ app.command("export")(export_command)
 app.command("serve")(serve_command)
 app.command("download")(download_command)
 app.command("prune")(prune_command)
+app.command("quantize")(quantize_command)

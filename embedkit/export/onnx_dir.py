@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from embedkit.choices import Engine
-from embedkit.export.tokenizer_files import save_tokenizer
+from embedkit.modeling.tokenizer_files import save_tokenizer
 from embedkit.filenames import EXPORT_META_FILE, MODEL_CONFIG_FILE
 from embedkit.inference import ort
 from embedkit.inference.runtime import SHARED, load_tower_forwards

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from embedkit.choices import Pooling, Side
 from embedkit.errors import UserError
-from embedkit.export.tokenizer_files import save_tokenizer
+from embedkit.modeling.tokenizer_files import save_tokenizer
 from embedkit.filenames import (
     MODEL_CONFIG_FILE,
     SAFETENSORS_FILE,

@@ -2,7 +2,7 @@
 
 It is made of the weights fingerprint of each tower (weights, config and tokenizer files), the spec fields
 that change the vectors (pooling, normalisation, instructions, max lengths, padding side, EOS), the engine,
-the numeric precision it computes in, and the quantization applied (none yet). The embedding cache keys its
+the numeric precision it computes in, and the quantization `embedkit quantize` applied (the spec's record). The embedding cache keys its
 entries by it, exports key their graphs by the part of it a graph depends on, and reports show its digest as
 the model's fingerprint, so vectors of one identity are never served for another: a bf16 or int8 encoding
 never reuses fp32 vectors, and an edited vocabulary never reuses old ones.
@@ -38,11 +38,11 @@ class EmbeddingIdentity:
     quantization: Optional[dict[str, Any]] = field(default=None)
 
     @classmethod
-    def of(cls, weights: dict[str, str], spec: EmbedderSpec, engine: str, precision: str,
-           quantization: Optional[dict[str, Any]] = None) -> EmbeddingIdentity:
+    def of(cls, weights: dict[str, str], spec: EmbedderSpec, engine: str, precision: str) -> EmbeddingIdentity:
         fields = spec_fields(spec)
         fields["append_eos"] = spec.appends_eos()  # the effective value, so None and its default agree
-        return cls(dict(sorted(weights.items())), fields, str(_plain(engine)), str(_plain(precision)), quantization)
+        return cls(dict(sorted(weights.items())), fields, str(_plain(engine)), str(_plain(precision)),
+                   spec.quantization)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,6 +18,7 @@ import numpy as np
 
 from embedkit import paths
 from embedkit.choices import Precision
+from embedkit.filenames import OPENVINO_MODEL_FILE
 from embedkit.inference.engines import cpu_cores
 from embedkit.modeling.encode import BatchForward
 
@@ -59,3 +60,18 @@ def openvino_forward(onnx_file: Path, precision: str, threads: Optional[int] = N
         return request.infer({name: batch[name] for name in names})[0].astype(np.float32, copy=False)
 
     return forward
+
+
+def save_ir(model, out_dir: Path) -> None:
+    """``model`` as ``openvino_model.xml``/``.bin`` in ``out_dir``, weights kept as they are (OpenVINO would halve
+    fp32 weights to fp16 by default; the engine's precision is chosen when compiling)."""
+    import openvino
+
+    openvino.save_model(model, str(out_dir / OPENVINO_MODEL_FILE), compress_to_fp16=False)
+
+
+def export_ir(onnx_file: Path, out_dir: Path) -> None:
+    """The ONNX graph as an OpenVINO IR (the runtime's reader: no conversion API, so no telemetry)."""
+    import openvino
+
+    save_ir(openvino.Core().read_model(str(onnx_file)), out_dir)

@@ -41,7 +41,13 @@ from embedkit.inference.export import (
 )
 from embedkit.inference.identity import EmbeddingIdentity
 from embedkit.inference.onnx_fusion import FusionNotApplicable, fuse_bert_attention
-from embedkit.inference.serving_dir import is_serving_dir, serving_engine, serving_fingerprint, serving_graph
+from embedkit.inference.serving_dir import (
+    graph_file,
+    is_serving_dir,
+    serving_engine,
+    serving_fingerprint,
+    serving_graph,
+)
 from embedkit.modeling.embedder import resolve_spec, tower_dirs
 from embedkit.modeling.encode import BatchForward, dygraph_forward
 from embedkit.modeling.limits import fitted_to_model
@@ -250,7 +256,11 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
     resolved_device = resolve_device(device)
     all_towers = model_towers(model_dir, spec)
     serving = is_serving_dir(all_towers[0].weights_dir)
-    resolved_engine = serving_engine(engine, model_dir) if serving else resolve_engine(engine, resolved_device)
+    if serving:  # the graph's engine, checked as if asked for (installed, on a device it runs on)
+        engine_of_graph = serving_engine(engine, model_dir, all_towers[0].weights_dir)
+        resolved_engine = resolve_engine(engine_of_graph, resolved_device)
+    else:
+        resolved_engine = resolve_engine(engine, resolved_device)
     resolved_precision = resolve_precision(resolved_engine, precision)
     if engine == "auto":
         console.get().debug(f"engine auto: {resolved_engine}, as {auto_engine(resolved_device)[1]}")
@@ -270,7 +280,9 @@ def load_tower_forwards(model_dir: str | Path, engine: str = "auto", overrides: 
         try:
             if serving:
                 export = serving_graph(tower.weights_dir, spec)
-                forward = ort.onnx_forward(export.path / ort.MODEL_FILE, resolved_device, threads)
+                forward = (openvino.openvino_forward(graph_file(export.path), resolved_precision, threads)
+                           if resolved_engine == "openvino" else
+                           ort.onnx_forward(graph_file(export.path), resolved_device, threads))
             elif resolved_engine == "paddle":
                 forward = dygraph.forward(tower)
             elif resolved_engine == "paddle-inference":

@@ -81,9 +81,22 @@ def load_embedder(model_dir: str | Path, overrides: Optional[dict] = None, dtype
     if not model_dir.is_dir():
         raise UserError("model directory not found", model_dir)
     spec = resolve_spec(model_dir, overrides)
+    quantization = spec.quantization or {}
+    weight_only = quantization.get("engine") == "paddle"
+    if weight_only:  # refused on CPU before anything loads; on GPU the backbone computes in the record's dtype
+        from embedkit.modeling.weight_only import require_weight_only_gpu
+
+        arch = require_weight_only_gpu(quantization["type"], "auto", quantization.get("group_size") or -1)
+        dtype = quantization.get("compute_dtype", "float16")
     query_dir, passage_dir = tower_dirs(model_dir, spec)
     query_backbone = load_backbone(query_dir, dtype=dtype)
     passage_backbone = load_backbone(passage_dir, dtype=dtype) if passage_dir is not None else None
     tokenizer = load_tokenizer(query_dir, padding_side=spec.padding_side)
-    return Embedder(query_backbone, spec, passage_backbone), tokenizer
+    embedder = Embedder(query_backbone, spec, passage_backbone)
+    if weight_only:
+        from embedkit.modeling.weight_only import quantize_linears
+
+        for backbone in {id(b): b for b in (query_backbone, passage_backbone) if b is not None}.values():
+            quantize_linears(backbone, quantization["type"], quantization.get("group_size") or -1, arch, dtype=dtype)
+    return embedder, tokenizer
 

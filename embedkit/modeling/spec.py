@@ -37,6 +37,9 @@ class EmbedderSpec(Schema):
     base_model: Optional[str] = None
     # What `embedkit prune` removed to make this model (layers, scores, selection); None for an unpruned one.
     pruned: Optional[dict[str, Any]] = None
+    # What `embedkit quantize` did to make this model (type, engine, group size, calibration, ignored layers);
+    # part of the embedding identity. None for an unquantized one.
+    quantization: Optional[dict[str, Any]] = None
     embedkit_version: str = ""
 
     def appends_eos(self) -> bool:

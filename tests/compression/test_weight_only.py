@@ -1,4 +1,4 @@
-"""Paddle weight-only int8/int4 (embedkit.compression.weight_only), checked on CPU.
+"""Paddle weight-only int8/int4 (embedkit.modeling.weight_only), checked on CPU.
 
 Paddle's CPU build has weight_quantize (packing) but neither weight_only_linear nor weight_dequantize, so the
 packing is checked against a numpy reference written from the definition (scales, integer values, and the element
@@ -14,7 +14,7 @@ import numpy as np
 import paddle
 import pytest
 
-from embedkit.compression.weight_only import (
+from embedkit.modeling.weight_only import (
     WEIGHT_ONLY_INT4,
     WEIGHT_ONLY_INT8,
     WEIGHT_ONLY_TYPES,

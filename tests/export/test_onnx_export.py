@@ -38,7 +38,7 @@ def test_the_serving_dir_holds_the_graph_and_no_weights_and_encodes_like_its_sou
 
 def test_other_engines_a_changed_graph_and_a_different_pooling_are_refused(onnx_dir):
     _, out = onnx_dir
-    with pytest.raises(UserError, match="runs on ONNX Runtime only"):
+    with pytest.raises(UserError, match="an ONNX graph, which runs on onnx only"):
         embedkit.load(out, engine="paddle")
     with pytest.raises(UserError, match="computes pooling=cls"):
         embedkit.load(out, pooling="mean")
