@@ -41,11 +41,12 @@ PROBE_LINES = ["PaddleNLP: probe: PaddleNLP before the model loads", "PaddleNLP:
                "datasets.probe: probe: datasets", "paddle.framework.io_utils: probe: paddle"]
 
 
-def _encode(model: Path, tmp_path: Path, *flags: str, probe: bool = False) -> subprocess.CompletedProcess:
+def _encode(model: Path, tmp_path: Path, *flags: str, probe: bool = False,
+            engine: str = "paddle") -> subprocess.CompletedProcess:
     texts = tmp_path / "texts.txt"
     texts.write_text("cells divide\nproteins fold\n", encoding="utf-8")
     args = ["encode", str(model), "--input", str(texts), "--side", "query", "--output", str(tmp_path / "v.npy"),
-            "--engine", "paddle", *flags]
+            "--engine", engine, *flags]
     command = [sys.executable, "-c", PROBE, *args] if probe else [sys.executable, "-m", "embedkit.cli", *args]
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")}
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
@@ -94,3 +95,22 @@ def test_unused_position_ids_are_explained_at_v_and_silent_otherwise(hf_bert_wit
     assert "\x1b[" not in verbose.stderr
     quiet = _encode(hf_bert_with_position_ids, tmp_path, "-q")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_openvino_is_imported_without_its_telemetry():
+    """`import openvino` starts ovc's telemetry, sent from a forked process (whose fork made tokenizers warn on
+    stderr at -q); embedkit's import of it forks nothing and leaves ovc on its no-op stub."""
+    probe = ("import os, sys\nforks = []\nos.register_at_fork(before=lambda: forks.append(1))\n"
+             "from embedkit.inference import openvino\nopenvino.toolchain()\n"
+             "import openvino.tools.ovc.telemetry_utils as telemetry\n"
+             "print(len(forks), telemetry.tm.__name__)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "openvino.tools.ovc.telemetry_stub"]
+
+
+def test_quiet_encode_on_openvino_prints_nothing(tiny_hf_bert, tmp_path):
+    model = Path(shutil.copytree(tiny_hf_bert, tmp_path / "model"))  # exports and checks beside it on first use
+    done = _encode(model, tmp_path, "-q", engine="openvino")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
