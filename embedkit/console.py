@@ -105,6 +105,7 @@ def route_library_logs() -> None:
     paddlenlp = logging.getLogger(PADDLENLP_LOGGER)
     if _to_console not in paddlenlp.filters:
         paddlenlp.addFilter(_to_console)
+    replaced = []
     for name, logger in list(logging.Logger.manager.loggerDict.items()):
         if not isinstance(logger, logging.Logger) or name.split(".")[0] in _OWN_HANDLERS:
             continue
@@ -113,10 +114,23 @@ def route_library_logs() -> None:
         streams = [handler for handler in logger.handlers if type(handler) is logging.StreamHandler]
         for handler in streams:
             logger.removeHandler(handler)
-        if streams and _HANDLER not in logger.handlers:
-            logger.addHandler(_HANDLER)
+        replaced += [logger] if streams else []
     for handler in [h for h in root.handlers if type(h) is logging.StreamHandler]:
         root.removeHandler(handler)
+    for logger in replaced:  # the console handler only where records would not reach it already (no doubles)
+        if not _reaches_console(logger):
+            logger.addHandler(_HANDLER)
+
+
+def _reaches_console(logger: logging.Logger) -> bool:
+    current: logging.Logger | None = logger
+    while current is not None:
+        if _HANDLER in current.handlers:
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
 
 
 def get() -> Output:

@@ -71,7 +71,7 @@ def test_library_warnings_are_plain_console_lines_and_info_stays_out(tiny_hf_ber
     assert "\x1b[" not in done.stderr
     lines = done.stderr.splitlines()
     for line in PROBE_LINES:
-        assert line in lines, (line, done.stderr)
+        assert lines.count(line) == 1, (line, done.stderr)  # once: a logger and the root would print it twice
     assert "datasets info" not in done.stderr  # INFO from libraries: -vv only
     assert "2 texts ->" in done.stderr
 
