@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -40,6 +41,29 @@ def tiny_qwen2_template(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_qwen2(tiny_qwen2_template, tmp_path) -> Path:
     return Path(shutil.copytree(tiny_qwen2_template, tmp_path / "tiny-qwen2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_bert(tmp_path_factory) -> Path:
+    """A Hugging Face (torch safetensors) BERT, 2 layers, hidden 32, vocabulary from the demo corpus: what
+    sentence-transformers loads and what embedkit loads through PaddleNLP's ``convert_from_torch``."""
+    import paddle  # noqa: F401  (before torch)
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from embedkit.modeling.tiny import build_vocab
+
+    out = tmp_path_factory.mktemp("tiny-hf") / "model"
+    out.mkdir()
+    with (DEMO_DATA / "corpus.jsonl").open(encoding="utf-8") as handle:
+        texts = [json.loads(next(handle))["text"] for _ in range(60)]
+    (out / "vocab.txt").write_text("\n".join(build_vocab(texts)) + "\n", encoding="utf-8")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(build_vocab(texts)), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=512)
+    BertModel(config).save_pretrained(out, safe_serialization=True)
+    BertTokenizerFast(str(out / "vocab.txt"), do_lower_case=True).save_pretrained(out)
+    return out
 
 
 @dataclass

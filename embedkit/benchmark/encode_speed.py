@@ -388,6 +388,8 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
                       else _EngineRunner(name, precision, settings, threads, export_root))
             runner.load_rss_mib = rss_mib() - before
             runners.append(runner)
+            export = f", export built in {runner.export_s:.1f} s" if runner.export_s is not None else ""
+            _log_line(progress, f"loaded {runner.name} {runner.precision} in {runner.load_s:.1f} s{export}")
         first_engine = next(r for r in runners if isinstance(r, _EngineRunner))
         tokenizer, tokens_per_batch = first_engine.tower.tokenizer, first_engine.max_tokens
         lengths = [len(f["input_ids"]) for f in tokenize(tokenizer, texts, settings.max_len)]
@@ -407,24 +409,38 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> BenchResult:
     )
 
 
+def _log_line(progress: bool, text: str) -> None:
+    """A progress line for a log (stderr not a terminal, where a live bar shows nothing until the end)."""
+    from rich.text import Text
+
+    from embedkit import console
+
+    if progress and not console.get().err.is_terminal:
+        console.get().info(Text(text))  # Text: engine names and paths are not markup
+
+
 def _measure(runners: list[_Runner], texts: list[str], settings: BenchSettings, progress: bool) -> list[Measurement]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from embedkit import console
 
+    live = progress and console.get().err.is_terminal  # else one line per timed run (`_log_line`)
     keys = [(r, bs) for bs in settings.batch_sizes for r in runners]
     speeds: dict[tuple, list[float]] = {k: [] for k in keys}
     latencies: dict[tuple, list[float]] = {k: [] for k in keys}
     peaks: dict[tuple, float] = {k: 0.0 for k in keys}
     embeddings: dict[_Runner, np.ndarray] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console.get().err, disable=not progress, transient=True) as bar:
+    runs = len(keys) * settings.repeats
+    _log_line(progress, f"warming up: {len(runners)} runners x {len(settings.batch_sizes)} batch sizes, then {runs} "
+                        f"timed runs of {len(texts)} documents")
+    with Progress(*columns, console=console.get().err, disable=not live, transient=True) as bar:
         task = bar.add_task("warming up", total=len(keys) * (settings.repeats + 1))
         for runner, batch_size in keys:  # the warm-up batch: first-call allocations, oneDNN kernel selection
             runner.encode(texts[:batch_size], batch_size, [])
             bar.advance(task)
         for repeat in range(settings.repeats):
-            for runner, batch_size in keys:
+            for index, (runner, batch_size) in enumerate(keys):
                 bar.update(task, description=f"{runner.name} batch {batch_size} ({repeat + 1}/{settings.repeats})")
                 time.sleep(PAUSE_S)
                 start_rss = rss_mib()
@@ -433,6 +449,9 @@ def _measure(runners: list[_Runner], texts: list[str], settings: BenchSettings, 
                     out = runner.encode(texts, batch_size, latencies[(runner, batch_size)])
                     elapsed = time.perf_counter() - start
                 speeds[(runner, batch_size)].append(len(texts) / elapsed)
+                _log_line(progress, f"[{len(keys) * repeat + index + 1}/{runs}] "
+                                    f"{runner.name} {runner.precision} batch {batch_size} run {repeat + 1}/"
+                                    f"{settings.repeats}: {len(texts) / elapsed:.1f} docs/s")
                 peaks[(runner, batch_size)] = max(peaks[(runner, batch_size)], peak.mib - start_rss)
                 embeddings.setdefault(runner, out)
                 bar.advance(task)

@@ -9,6 +9,7 @@ import typer
 
 from embedkit.choices import IndexDtype, IndexKind
 from embedkit.cli.options import (
+    ENGINE_PANEL,
     BatchSizeOpt,
     EngineOpt,
     PrecisionOpt,
@@ -17,31 +18,35 @@ from embedkit.cli.options import (
     embedding_options,
     output_options,
 )
-from embedkit.cli.params import choice_option, count_option
+from embedkit.cli.params import choice_option, count_option, flag_option, switch
 from embedkit.console import Output
+
+DATA = "Data and results"
+SEARCH = "Search"
 
 
 @output_options
 @embedding_options
 def eval_command(
     model: Annotated[Optional[Path], typer.Argument(metavar="MODEL", help="Model directory (embedkit output, sentence-transformers dir or plain checkpoint).")] = None,
-    data: Annotated[Optional[list[Path]], typer.Option("--data", metavar="DIR", help="BEIR or T2Ranking directory (repeatable: several datasets get a mean row).")] = None,
-    split: Annotated[Optional[str], typer.Option(help="qrels split to evaluate (default: test).")] = None,
-    mteb_tasks: Annotated[Optional[str], typer.Option("--mteb", metavar="TASK,...", help="Run MTEB retrieval tasks through mteb.evaluate; with --data, built from the local directories (one per task).")] = None,
-    evaluate_all: Annotated[Optional[Path], typer.Option("--evaluate-all", metavar="RUN_DIR", help="Evaluate every checkpoint-* in a training run (and its final model) and mark the best by NDCG@10.")] = None,
+    data: Annotated[Optional[list[Path]], typer.Option("--data", metavar="DIR", rich_help_panel=DATA, help="BEIR or T2Ranking directory (repeatable: several datasets get a mean row).")] = None,
+    split: Annotated[Optional[str], typer.Option(metavar="SPLIT", rich_help_panel=DATA, help="qrels split to evaluate (default: test).")] = None,
+    mteb_tasks: Annotated[Optional[str], typer.Option("--mteb", metavar="TASK,...", rich_help_panel=DATA, help="Run MTEB retrieval tasks through mteb.evaluate; with --data, built from the local directories (one per task).")] = None,
+    evaluate_all: Annotated[Optional[Path], typer.Option("--evaluate-all", metavar="RUN_DIR", rich_help_panel=DATA, help="Evaluate every checkpoint-* of a training run and its final model; mark the best by NDCG@10.")] = None,
     engine: EngineOpt = None,
     precision: PrecisionOpt = None,
     batch_size: BatchSizeOpt = None,
-    top_k: Annotated[Optional[int], count_option("--top-k", help="Documents retrieved per query, the run file depth (default: 1000).")] = None,
-    index: Annotated[str, choice_option(IndexKind, "--index", help="flat (exact), ivf or hnsw (approximate); --mteb uses MTEB's own exact search.")] = IndexKind.FLAT.value,
-    index_dtype: Annotated[str, choice_option(IndexDtype, "--index-dtype", help="How the index stores documents: float32, float16 or int8 (faiss scalar quantizer, int8 ranges from the corpus) or binary (sign bits, Hamming distance); quantized indexes are flat.")] = IndexDtype.FLOAT32.value,
-    rescore: Annotated[Optional[int], count_option("--rescore", help="With a quantized --index-dtype: re-rank this many candidates per query (K) by the float32 query against int8 documents; the run then holds min(--top-k, K) per query, and K must reach min(--top-k, 100).")] = None,
-    nprobe: Annotated[int, count_option("--nprobe", help="IVF lists probed per query.")] = 32,
-    ef_search: Annotated[int, typer.Option(help="HNSW search breadth (at least --top-k is used).")] = 256,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode again, ignoring and not filling the embedding cache.")] = False,
-    dims: Annotated[Optional[str], typer.Option(metavar="D,...", help="Matryoshka: also evaluate embeddings truncated to these dims (NDCG@10 curve PNG in --output).")] = None,
-    ignore_identical_ids: Annotated[Optional[bool], typer.Option("--ignore-identical-ids/--keep-identical-ids", help="Drop a query's own id from its results (default: as MTEB does for the dataset).")] = None,
-    output: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Write results.json, run.trec (top 1000) and plots here (MTEB TaskResult files with --mteb).")] = None,
+    top_k: Annotated[Optional[int], count_option("--top-k", rich_help_panel=SEARCH, help="Documents retrieved per query, the run file depth (default: 1000).")] = None,
+    index: Annotated[str, choice_option(IndexKind, "--index", rich_help_panel=SEARCH, help="flat (exact), ivf or hnsw (approximate); --mteb uses MTEB's own exact search.")] = IndexKind.FLAT.value,
+    index_dtype: Annotated[str, choice_option(IndexDtype, "--index-dtype", rich_help_panel=SEARCH, help="How the index stores documents: float32, float16, int8 (faiss scalar quantizer) or binary (sign bits, Hamming); quantized indexes are flat.")] = IndexDtype.FLOAT32.value,
+    rescore: Annotated[Optional[int], count_option("--rescore", rich_help_panel=SEARCH, help="Quantized --index-dtype: re-rank K candidates per query with the float32 query against int8 documents; K must reach min(--top-k, 100).")] = None,
+    nprobe: Annotated[int, count_option("--nprobe", rich_help_panel=SEARCH, help="IVF lists probed per query.")] = 32,
+    ef_search: Annotated[int, count_option("--ef-search", rich_help_panel=SEARCH, help="HNSW search breadth (at least --top-k is used).")] = 256,
+    no_cache: Annotated[bool, flag_option("--no-cache", rich_help_panel=ENGINE_PANEL, help="Encode again, ignoring and not filling the embedding cache.")] = False,
+    dims: Annotated[Optional[str], typer.Option(metavar="D,...", rich_help_panel=SEARCH, help="Matryoshka: also evaluate embeddings truncated to these dims (NDCG@10 curve PNG in --output).")] = None,
+    ignore_identical_ids: Annotated[bool, flag_option("--ignore-identical-ids", rich_help_panel=DATA, help="Drop a query's own id from its results; --keep-identical-ids: keep it (default: as MTEB does for the dataset).")] = False,
+    keep_identical_ids: Annotated[bool, flag_option("--keep-identical-ids", hidden=True)] = False,
+    output: Annotated[Optional[Path], typer.Option(metavar="DIR", rich_help_panel=DATA, help="Write results.json, run.trec (top 1000) and plots here (MTEB TaskResult files with --mteb).")] = None,
     recipe: RecipeOpt = None,
     overrides: SetOpt = None,
     *,
@@ -54,7 +59,7 @@ def eval_command(
     request = EvalRequest(
         model=model, data=data or [], mteb=mteb_tasks, evaluate_all=evaluate_all, recipe=recipe,
         overrides_set=overrides or [], split=split, engine=engine, precision=precision, batch_size=batch_size, top_k=top_k, index=index,
-        index_dtype=index_dtype, rescore=rescore, nprobe=nprobe, ef_search=ef_search, **embedding, use_cache=not no_cache, dims=dims, ignore_identical_ids=ignore_identical_ids, output=output,
+        index_dtype=index_dtype, rescore=rescore, nprobe=nprobe, ef_search=ef_search, **embedding, use_cache=not no_cache, dims=dims, ignore_identical_ids=switch(ignore_identical_ids, keep_identical_ids, "--ignore-identical-ids", "--keep-identical-ids"), output=output,
         show_progress=out.verbosity >= 0,
     )
     render(run_eval_command(request), out, output)

@@ -42,8 +42,9 @@ class EvalRequest:
     normalize: Optional[bool] = None
     query_instruction: Optional[str] = None
     passage_instruction: Optional[str] = None
-    max_length: Optional[int] = None
-    query_max_length: Optional[int] = None
+    max_length: Optional[int] = None  # both sides, unless query_max_len / passage_max_len says otherwise
+    query_max_len: Optional[int] = None
+    passage_max_len: Optional[int] = None
     use_cache: bool = True
     dims: Optional[str] = None
     ignore_identical_ids: Optional[bool] = None
@@ -75,10 +76,12 @@ def refuse_lengths_beyond_model(model: Path, request: EvalRequest) -> None:
     """A max length the model's position embeddings cannot take fails now, not once encoding has begun."""
     from embedkit.modeling.limits import model_limits
 
-    if (request.max_length is None and request.query_max_length is None) or not model.is_dir():
+    lengths = (("--max-length", request.max_length), ("--query-max-len", request.query_max_len),
+               ("--passage-max-len", request.passage_max_len))
+    if all(length is None for _, length in lengths) or not model.is_dir():
         return
     limits = model_limits(model)
-    for flag, length in (("--max-length", request.max_length), ("--query-max-length", request.query_max_length)):
+    for flag, length in lengths:
         problem = limits.length_problem(length) if limits is not None else None
         if problem is not None:
             raise UserError(problem, flag)
@@ -101,7 +104,7 @@ def build_options(request: EvalRequest) -> tuple[EvalOptions, list[Path], Option
         raise UserError("--set needs --recipe", "--set")
     options.overrides = {**options.overrides, **embedding_overrides(
         request.pooling, request.normalize, request.query_instruction, request.passage_instruction,
-        request.max_length, request.query_max_length)}
+        request.max_length, request.query_max_len, request.passage_max_len)}
     if model is not None:
         refuse_lengths_beyond_model(model, request)
     for name in ("split", "engine", "precision", "batch_size", "top_k"):

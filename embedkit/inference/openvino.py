@@ -4,9 +4,11 @@ The ONNX graph is the onnx engine's own export (fused contrib ops included, whic
 exported twice. Compiled models are cached in ``$EMBEDKIT_HOME/openvino`` (OpenVINO's CACHE_DIR, keyed by the
 graph and the compile settings), so a second run imports the compiled blob instead of compiling again.
 
-Telemetry: OpenVINO sends usage data only from its Python model-conversion API (``openvino.convert_model``,
-``ovc``), never from the runtime; embedkit reads the ONNX file with the runtime's own reader
-(``Core.compile_model`` on the path), so no telemetry code runs.
+Telemetry: OpenVINO sends usage data from its Python model-conversion API (``ovc``), and ``import openvino``
+imports ``ovc`` (openvino 2026.4), whose import starts a telemetry session: consent is assumed when no consent
+file exists, and the event is sent from a forked process (the fork also makes Hugging Face tokenizers print a
+warning on stderr, even at -q). embedkit needs only the runtime (``Core.compile_model`` on the ONNX file), so it
+imports openvino with ``openvino_telemetry`` unimportable: ``ovc`` then uses its own no-op stub (`_openvino`).
 """
 
 from __future__ import annotations
@@ -41,15 +43,26 @@ def compile_config(precision: str, threads: Optional[int] = None) -> dict[str, o
             "INFERENCE_NUM_THREADS": threads or cpu_cores(), "CACHE_DIR": str(compile_cache_dir())}
 
 
+def _openvino():
+    """The openvino module, imported without its telemetry (see the module docstring)."""
+    import sys
+
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # None: `import openvino_telemetry` raises ImportError
+    import openvino
+
+    return openvino
+
+
 def toolchain() -> dict[str, str]:
     """What a bf16 check depends on besides the graph: the OpenVINO build and the CPU it compiled for."""
-    import openvino
+    openvino = _openvino()
 
     return {"openvino": openvino.get_version(), "cpu": openvino.Core().get_property("CPU", "FULL_DEVICE_NAME")}
 
 
 def openvino_forward(onnx_file: Path, precision: str, threads: Optional[int] = None) -> BatchForward:
-    import openvino
+    openvino = _openvino()
 
     compiled = openvino.Core().compile_model(str(onnx_file), "CPU", compile_config(precision, threads))
     request = compiled.create_infer_request()

@@ -90,10 +90,14 @@ def _staging_dir(model_dir: Path) -> Path:
 
 
 def quiet_paddlenlp() -> None:
-    """PaddleNLP logs every file it opens at INFO; embedkit reports what matters itself."""
+    """PaddleNLP logs every file it opens at INFO; embedkit reports what matters itself. Its import (with Paddle's
+    and datasets') installs log handlers of their own: from here on their records go through embedkit's console."""
     from paddlenlp.utils.log import logger
 
-    logger.set_level("WARNING")
+    from embedkit import console
+
+    logger.set_level("INFO" if console.get().verbosity >= console.LIBRARY_INFO_VERBOSITY else "WARNING")
+    console.route_library_logs()
 
 
 def load_backbone(model_dir: str | Path, dtype: str = "float32", base_dir: str | Path | None = None):
@@ -117,7 +121,7 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32", base_dir: str |
         torch_layout = weights_format(model_dir) == "torch"
         return implementation.from_state(model_dir, read_weights(weight_files(model_dir)), dtype, torch_layout)
     try:
-        with _newly_initialized_weights() as missing:
+        with _newly_initialized_weights(model_dir) as missing:
             if weights_format(model_dir) == "torch":
                 backbone = AutoModel.from_pretrained(str(_staging_dir(model_dir)), convert_from_torch=True, dtype=dtype)
             else:
@@ -142,37 +146,55 @@ def load_backbone(model_dir: str | Path, dtype: str = "float32", base_dir: str |
 
 
 @contextlib.contextmanager
-def _newly_initialized_weights():
+def _newly_initialized_weights(model_dir: Path):
     """The model tensors PaddleNLP found no weights for and initialised at random (it only logs them).
 
     The pooler and the position-id buffer are left out: embedkit pools token states itself, and the buffer is
-    rebuilt, not learnt.
+    rebuilt, not learnt. PaddleNLP's other loading warnings say nothing a user should act on (what matters is
+    raised from here): the checkpoint tensors the model does not use, such as a pretraining head or a Hugging
+    Face BERT's ``embeddings.position_ids`` buffer, are named in a debug line (-v) instead.
     """
     found: list[str] = []
+    unused: list[str] = []
 
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            match = _NEWLY_INITIALIZED.search(record.getMessage())
-            if match:
-                found.extend(k for k in ast.literal_eval(match.group(1)) if not _UNUSED_BY_EMBEDDERS.search(k))
+    def collect(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        match = _NEWLY_INITIALIZED.search(message)
+        if match:
+            found.extend(k for k in ast.literal_eval(match.group(1)) if not _UNUSED_BY_EMBEDDERS.search(k))
+        match = _NOT_USED.search(message)
+        if match:
+            unused.extend(ast.literal_eval(match.group(1)))
+        return False  # nothing PaddleNLP logs while loading reaches the console
 
     paddlenlp_logger = logging.getLogger("PaddleNLP")
-    # Its own warnings while loading (unused checkpoint tensors such as a pretraining head, the buffers above)
-    # say nothing a user should act on; what matters is raised from here.
-    own = [(handler, handler.level) for handler in paddlenlp_logger.handlers]
-    for handler, _ in own:
-        handler.setLevel(logging.CRITICAL + 1)
-    collect = Collect(level=logging.WARNING)
-    paddlenlp_logger.addHandler(collect)
+    level = paddlenlp_logger.level
+    # Below INFO PaddleNLP names the unused tensors (at WARNING it only says some were not used); the filter goes
+    # first, before the console's (logger filters run in order and stop at the first that drops a record).
+    paddlenlp_logger.setLevel(logging.DEBUG)
+    paddlenlp_logger.filters.insert(0, collect)
     try:
         yield found
     finally:
-        paddlenlp_logger.removeHandler(collect)
-        for handler, level in own:
-            handler.setLevel(level)
+        paddlenlp_logger.removeFilter(collect)
+        paddlenlp_logger.setLevel(level)
+    if unused:
+        from embedkit import console
+
+        named = ", ".join(f"{key} ({_why_unused(key)})" if _why_unused(key) else key for key in sorted(unused))
+        console.get().debug(f"{model_dir}: checkpoint tensors the model does not use, not loaded: {named}")
+
+
+def _why_unused(key: str) -> str:
+    if key.endswith("position_ids"):
+        return "a buffer of position numbers the model builds itself: harmless"
+    if _UNUSED_BY_EMBEDDERS.search(key):
+        return "embedkit pools token states itself"
+    return ""
 
 
 _NEWLY_INITIALIZED = re.compile(r"and are newly initialized: (\[.*?\])", re.S)
+_NOT_USED = re.compile(r"were not used when initializing \S+: (\[.*?\])", re.S)
 _UNUSED_BY_EMBEDDERS = re.compile(r"(^|\.)(pooler\.|position_ids$)")
 
 
@@ -219,6 +241,7 @@ def load_tokenizer(model_dir: str | Path, padding_side: str = "right"):
     """The fast tokenizer in ``model_dir``; a PEFT adapter without one (RepLLaMA's) uses its base model's."""
     from paddlenlp.transformers import AutoTokenizer
 
+    quiet_paddlenlp()
     model_dir = Path(model_dir)
     if is_peft_dir(model_dir) and not any((model_dir / name).is_file() for name in TOKENIZER_FILES):
         model_dir = peft_base_dir(model_dir, read_json(model_dir / PEFT_CONFIG_FILE)[0])

@@ -126,6 +126,20 @@ def test_cli_json_table_and_output_file(run_cli, tiny_hf_bert, tmp_path):
     assert "docs/s" in result.stderr and "onnx" in result.stderr
 
 
+def test_cli_progress_is_one_line_per_timed_run_when_stderr_is_not_a_terminal(run_cli, tiny_hf_bert):
+    args = ["bench", tiny_hf_bert, "--data", DEMO_DATA, "--docs", "6", "--passage-max-len", "32", "--batch-size", "3",
+            "--batch-size", "6", "--repeats", "2", "--engine", "onnx", "--no-reference"]
+    result = run_cli(*args)  # stderr is captured: not a terminal, so no live bar
+    assert result.exit_code == 0, result.stderr
+    runs = [line.split(":")[0] for line in result.stderr.splitlines() if line.startswith("[")]
+    assert runs == ["[1/4] onnx fp32 batch 3 run 1/2", "[2/4] onnx fp32 batch 6 run 1/2",
+                    "[3/4] onnx fp32 batch 3 run 2/2", "[4/4] onnx fp32 batch 6 run 2/2"]
+    assert "loaded onnx fp32 in" in result.stderr and "warming up: 1 runners x 2 batch sizes" in result.stderr
+    assert "\x1b[" not in result.stderr and "━" not in result.stderr
+    quiet = run_cli(*args, "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--docs", "0"], "--docs must be at least 1"),
     (["--docs", "100000"], "fewer than --docs"),
