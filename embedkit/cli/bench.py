@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer._click.exceptions import UsageError
 
 from embedkit.choices import Engine
 from embedkit.cli.options import (
@@ -44,6 +45,7 @@ def bench_command(
     normalize: NormalizeOpt = False,
     no_normalize: NoNormalizeOpt = False,
     output: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Also write the JSON result here.")] = None,
+    compare: Annotated[Optional[list[Path]], typer.Option("--compare", metavar="DIR", help="Instead: MODEL and these variants (quantized, pruned...) evaluated on --data, each in its own process: NDCG@10, ΔNDCG@10, docs/s, size, peak RSS (repeatable).")] = None,
     *,
     passage_max_len: int,
     out: Output,
@@ -59,6 +61,10 @@ def bench_command(
     )
     from embedkit.benchmark.render import render_bench
 
+    if compare:
+        _compare(model or default_model_dir(), compare, data or default_data_dir(), engine, precision, batch_size, out)
+        return
+
     settings = BenchSettings(
         model_dir=model or default_model_dir(), data_dir=data or default_data_dir(), docs=docs, max_len=passage_max_len,
         batch_sizes=batch_size or list(DEFAULT_BATCH_SIZES), engines=engine, precision=precision, reference=switch(reference, no_reference, "--reference", "--no-reference") is not False, repeats=repeats,
@@ -69,3 +75,15 @@ def bench_command(
     if output is not None:
         save_result(result, output)
     render_bench(result, out)
+
+
+def _compare(model: Path, others: list[Path], data: Path, engine, precision, batch_size, out: Output) -> None:
+    from embedkit.benchmark.compare import compare_models
+    from embedkit.evaluation.variants import variants_table
+
+    if engine and len(engine) > 1 or batch_size and len(batch_size) > 1:
+        raise UsageError("--compare takes one --engine and one --batch-size (for MODEL; each variant runs on its own)")
+    rows = compare_models(model, others, data, engine=engine[0] if engine else None, precision=precision,
+                          batch_size=batch_size[0] if batch_size else None)
+    out.result({"data": str(data), "variants": [row.to_dict() for row in rows]})
+    out.info(variants_table(rows, f"{data} (test): quality and cost, one run (ΔNDCG@10 in points)"))

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer._click.exceptions import UsageError
 
-from embedkit.choices import IndexDtype, IndexKind
+from embedkit.choices import IndexDtype, IndexKind, QuantType
 from embedkit.cli.options import (
     ENGINE_PANEL,
     BatchSizeOpt,
@@ -42,6 +43,7 @@ def eval_command(
     rescore: Annotated[Optional[int], count_option("--rescore", rich_help_panel=SEARCH, help="Quantized --index-dtype: re-rank K candidates per query with the float32 query against int8 documents; K must reach min(--top-k, 100).")] = None,
     nprobe: Annotated[int, count_option("--nprobe", rich_help_panel=SEARCH, help="IVF lists probed per query.")] = 32,
     ef_search: Annotated[int, count_option("--ef-search", rich_help_panel=SEARCH, help="HNSW search breadth (at least --top-k is used).")] = 256,
+    quant_type: Annotated[Optional[str], choice_option(QuantType, "--quant-type", rich_help_panel=ENGINE_PANEL, help="Quantize MODEL first (once, into the cache; int8 calibrates on the first --data), then evaluate that.")] = None,
     no_cache: Annotated[bool, flag_option("--no-cache", rich_help_panel=ENGINE_PANEL, help="Encode again, ignoring and not filling the embedding cache.")] = False,
     dims: Annotated[Optional[str], typer.Option(metavar="D,...", rich_help_panel=SEARCH, help="Matryoshka: also evaluate embeddings truncated to these dims (NDCG@10 curve PNG in --output).")] = None,
     ignore_identical_ids: Annotated[bool, flag_option("--ignore-identical-ids", rich_help_panel=DATA, help="Drop a query's own id from its results; --keep-identical-ids: keep it (default: as MTEB does for the dataset).")] = False,
@@ -55,6 +57,15 @@ def eval_command(
 ) -> None:
     """Evaluate a model on retrieval data: NDCG, MRR, Recall, MAP and P at MTEB's cut-offs, computed as MTEB does."""
     from embedkit.evaluation.command import EvalRequest, render, run_eval_command
+
+    if quant_type is not None:
+        from embedkit.compression.quantization import quantized_cache_dir
+
+        if model is None:
+            raise UsageError("--quant-type needs MODEL, the model to quantize")
+        model = quantized_cache_dir(model, quant_type, engine or "auto", calibration=data[0] if data and quant_type == QuantType.INT8 else None,
+                                    split=split or "test")
+        engine = None  # the quantized graph decides it
 
     request = EvalRequest(
         model=model, data=data or [], mteb=mteb_tasks, evaluate_all=evaluate_all, recipe=recipe,

@@ -1,4 +1,4 @@
-"""`embedkit export`: a model dir written out as a sentence-transformers model or an ONNX serving dir."""
+"""`embedkit export`: a model dir written out as a sentence-transformers model or an ONNX / OpenVINO serving dir."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from embedkit.choices import Engine, ExportFormat
+from embedkit.choices import ExportFormat
 from embedkit.errors import UserError
 from embedkit.filenames import MODEL_CARD_FILE
 from embedkit.fsutil import atomic_path, write_text
@@ -33,28 +33,30 @@ def export_model(model_dir: str | Path, fmt: str, output: str | Path,
     """
     from embedkit import __version__
     from embedkit.export.card import export_card
+    from embedkit.inference.serving_dir import graph_engine
     from embedkit.modeling.embedder import resolve_spec
 
     model_dir, output = Path(model_dir), Path(output)
     if fmt not in ExportFormat.values():
         raise UserError(f"unknown export format {fmt!r} (choose from {', '.join(ExportFormat.values())})", "--format")
-    if fmt == ExportFormat.OPENVINO:
-        raise UserError("--format openvino needs an OpenVINO inference engine, which this embedkit does not have "
-                        f"(its engines: {', '.join(Engine.values())}); use --format onnx", "--format")
     if not model_dir.is_dir():
         raise UserError("model directory not found", model_dir)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise UserError("already exists and is not an empty directory; export into a new one", output)
     spec = resolve_spec(model_dir, overrides)
+    if fmt == ExportFormat.SENTENCE_TRANSFORMERS and graph_engine(model_dir) is not None:
+        raise UserError(f"this dir holds a {graph_engine(model_dir)} graph and no weights for torch"
+                        f"{' (a quantized model)' if spec.quantization else ''}; export its source model "
+                        f"{spec.base_model or ''} instead".replace("  ", " "), model_dir)
     start = time.perf_counter()
     with atomic_path(output) as staged:
         staged.mkdir()
         if fmt == ExportFormat.SENTENCE_TRANSFORMERS:
             check = _write_sentence_transformers(model_dir, staged, spec, overrides)
         else:
-            from embedkit.export.onnx_dir import write_onnx_dir
+            from embedkit.export.serving_export import write_serving_dir
 
-            check = write_onnx_dir(model_dir, staged, overrides)
+            check = write_serving_dir(model_dir, staged, fmt, overrides)
         write_text(staged / MODEL_CARD_FILE, export_card(output.name, model_dir.name, fmt, spec, check, __version__))
     return ExportResult(fmt, str(model_dir), str(output), time.perf_counter() - start, check)
 

@@ -220,6 +220,10 @@ def _export_openvino(model_dir: Path, spec: EmbedderSpec, identity: EmbeddingIde
 
 
 def _fuse_attention(converted: Path, out: Path, tower: Tower) -> dict[str, int]:
+    from embedkit.modeling.architectures import read_architecture
+
+    if read_architecture(tower.weights_dir).decoder:  # the fusion matches BERT's bidirectional attention only
+        raise FusionNotApplicable("a causal decoder")
     config = read_model_config(tower.weights_dir)
     heads, hidden = config.get("num_attention_heads"), config.get("hidden_size")
     if not heads or not hidden:

@@ -88,10 +88,10 @@ class Qwen3Attention(nn.Layer):
         self.dropout = config.attention_dropout
 
     def forward(self, hidden, cos, sin, mask):
-        batch, length = hidden.shape[:2]
-
+        # Reshapes copy the batch and length dims (0) instead of naming them, so paddle.jit can trace the layer
+        # with both dynamic: an ONNX/OpenVINO export, and with it `embedkit quantize`.
         def heads(projected, count, norm=None):
-            states = projected.reshape([batch, length, count, self.head_dim])
+            states = projected.reshape([0, 0, count, self.head_dim])
             return (norm(states) if norm is not None else states).transpose([0, 2, 1, 3])
 
         q = heads(self.q_proj(hidden), self.heads, self.q_norm)
@@ -102,7 +102,7 @@ class Qwen3Attention(nn.Layer):
         k, v = k.repeat_interleave(groups, axis=1), v.repeat_interleave(groups, axis=1)
         scores = paddle.matmul(q, k, transpose_y=True).astype("float32") * self.head_dim ** -0.5 + mask
         probs = F.dropout(F.softmax(scores, axis=-1).astype(q.dtype), self.dropout, training=self.training)
-        out = paddle.matmul(probs, v).transpose([0, 2, 1, 3]).reshape([batch, length, self.heads * self.head_dim])
+        out = paddle.matmul(probs, v).transpose([0, 2, 1, 3]).reshape([0, 0, self.heads * self.head_dim])
         return self.o_proj(out)
 
 
@@ -165,23 +165,24 @@ class Qwen3Model(Qwen3PretrainedModel):
         return angles.cos().astype(dtype), angles.sin().astype(dtype)
 
     @staticmethod
-    def _mask(attention_mask, batch: int, length: int):
-        """[B, 1, T, T] additive float32: causal, and padded keys hidden."""
-        causal = paddle.tril(paddle.ones([length, length], dtype="bool"))
+    def _mask(attention_mask, positions):
+        """[B, 1, T, T] additive float32: causal, and padded keys hidden (``positions``: [T], 0..T-1)."""
+        causal = positions.unsqueeze(0) <= positions.unsqueeze(1)  # [query, key]: keys up to the query
         if attention_mask is None:
             allowed = causal.unsqueeze([0, 1])
         else:
-            allowed = causal.unsqueeze([0, 1]) & (attention_mask > 0).reshape([batch, 1, 1, length])
+            allowed = causal.unsqueeze([0, 1]) & (attention_mask > 0).unsqueeze([1, 2])
         return paddle.where(allowed, paddle.zeros([], "float32"), paddle.full([], _MASKED, "float32"))
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
                 output_hidden_states=False, return_dict=True, **_):
         hidden = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
-        batch, length = hidden.shape[:2]
+        # paddle.shape: a tensor, so the length stays dynamic when traced (hidden.shape would be -1 there).
+        positions = paddle.arange(paddle.shape(hidden)[1], dtype="int64")
         if position_ids is None:
-            position_ids = paddle.arange(length, dtype="int64").unsqueeze(0).expand([batch, length])
+            position_ids = paddle.zeros_like(hidden[:, :, 0], dtype="int64") + positions.unsqueeze(0)
         cos, sin = self._rotary(position_ids, hidden.dtype)
-        mask = self._mask(attention_mask, batch, length)
+        mask = self._mask(attention_mask, positions)
         states = [hidden] if output_hidden_states else None
         for layer in self.layers:
             if self.enable_recompute and self.training:

@@ -11,7 +11,7 @@ from cli_support import DEMO_DATA
 import embedkit
 from embedkit.filenames import EXPORT_DIRNAME
 
-COMMANDS = ["train", "eval", "bench", "encode", "export", "serve", "download", "prune", "data", "recipe"]
+COMMANDS = ["train", "eval", "bench", "encode", "export", "serve", "download", "prune", "quantize", "data", "recipe"]
 
 USAGE_ERRORS = {
     "unknown-command": (["evl"], "No such command 'evl'"),
@@ -47,7 +47,6 @@ def test_no_arguments_prints_the_help_with_only_existing_commands(run_cli, monke
     assert result.exit_code == 0
     panel = result.stdout.split("Commands")[1].split("╰")[0]
     assert [line.split()[1] for line in panel.splitlines()[1:]] == COMMANDS
-    assert "quantiz" not in result.stdout.lower()
 
 
 def test_a_group_without_its_subcommand_prints_its_help(run_cli):
