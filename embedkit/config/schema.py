@@ -39,6 +39,24 @@ class DistillConfig(Schema):
     teacher_temperature: float = Field(1.0, gt=0)
 
 
+class IclConfig(Schema):
+    """bge-en-icl's in-context examples in training (FlagEmbedding's ICL dataset): each query is prefixed with
+    (query, positive) examples taken from the other pairs of its batch, formatted by
+    ``embedkit.modeling.prompts.icl_example`` (see ``embedkit.training.icl``). Off by default; with
+    ``examples_per_query: 5`` the other defaults make FlagEmbedding's code defaults."""
+
+    # k, the most examples a query gets; 0 leaves in-context examples out.
+    examples_per_query: int = Field(0, ge=0)
+    # true: each query draws its count uniformly from 0..k, as FlagEmbedding does (so 1/(k+1) of the queries
+    # get none); false: k for every query (fewer when the batch has fewer other pairs).
+    random_count: bool = True
+    # The chance that a query is given examples at all, drawn before the count (FlagEmbedding: always, 1.0).
+    use_probability: float = Field(1.0, ge=0, le=1)
+    # An example's query, framed by the instruction as FlagEmbedding counts it, and its passage, in tokens.
+    example_query_max_len: AtLeastOne = 64
+    example_passage_max_len: AtLeastOne = 96
+
+
 class EvalConfig(Schema):
     """Evaluation run before and after training, and by ``embedkit eval`` when given a recipe."""
 
@@ -79,6 +97,7 @@ class TrainConfig(Schema):
     margin: float = 0.2
     negatives_cross_device: bool = False
     distill: DistillConfig = Field(default_factory=DistillConfig)
+    icl: IclConfig = Field(default_factory=IclConfig)
     recompute: bool = False
     use_flash_attention: bool = False
     sharding: str = ""
@@ -123,4 +142,8 @@ class TrainConfig(Schema):
             raise FieldsError(("matryoshka_dims", "matryoshka_loss_weights", "use_matryoshka"),
                               f"{len(self.matryoshka_dims)} matryoshka_dims but {len(self.matryoshka_loss_weights)} "
                               "matryoshka_loss_weights: give one weight per dim")
+        if self.icl.examples_per_query and "{text}" not in (self.query_instruction_for_retrieval or ""):
+            raise FieldsError(("icl", "query_instruction_for_retrieval"),
+                              "in-context examples need a query instruction with a {text} slot (bge-en-icl's "
+                              "\"<instruct>{task}\\n<query>{text}\\n<response>\"): each example is framed by it")
         return self

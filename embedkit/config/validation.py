@@ -69,6 +69,9 @@ class Source:
         for end in range(len(full), 0, -1):
             if full[:end] in self.positions:
                 return self.path, self.positions[full[:end]] if self.has_lines else None
+        inner = self._inside(full)  # a section not written here as such, but keys in it were (--set icl.k=2)
+        if inner:
+            return self.path, min(inner) if self.has_lines else None
         if self.below is not None:
             return self.below.where(loc)
         return self.path, None
@@ -77,7 +80,14 @@ class Source:
         """Sorts the keys by where they were written (a later line, or a --set over the file, is later)."""
         if self.root + loc in self.positions:
             return self.depth, self.positions[self.root + loc]
+        inner = self._inside(self.root + loc)
+        if inner:
+            return self.depth, max(inner)
         return self.below.order(loc) if self.below is not None else None
+
+    def _inside(self, full: Loc) -> list[int]:
+        """Positions of the keys written here inside the section at ``full``."""
+        return [at for key, at in self.positions.items() if len(key) > len(full) and key[:len(full)] == full]
 
     @property
     def depth(self) -> int:

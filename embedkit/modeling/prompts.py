@@ -65,12 +65,24 @@ PRESETS: dict[str, Preset] = {
 LLARA_SPECIAL_TOKENS = tuple(f"<s{i}>" for i in range(1, 17))
 
 
+def icl_example(template: str, query: str, passage: str) -> str:
+    """One in-context example for a query ``template`` (an instruction, see `split_template`): the example's
+    query framed as the template frames a query, its positive passage as the response, a blank line after."""
+    prefix, suffix = split_template(template)
+    return f"{prefix}{query}{suffix}{passage}\n\n"
+
+
+def icl_template(template: str, examples: list[str]) -> str:
+    """The query ``template`` with formatted `icl_example` strings before it: the instruction a query with
+    those examples is tokenised with (fixed examples at eval, in-batch ones in training alike)."""
+    return "".join(examples) + template
+
+
 def icl_instruction(task: str, examples: list[tuple[str, str]]) -> str:
     """bge-en-icl's query template with k (query, positive passage) examples before the query, as its model
     card builds it: each example framed like the query with the passage as the response, blank lines between."""
     frame = PRESETS["bge-en-icl"].query_instruction.replace(TASK, task)
-    shots = "".join(frame.replace(TEXT, query) + f"{passage}\n\n" for query, passage in examples)
-    return shots + frame
+    return icl_template(frame, [icl_example(frame, query, passage) for query, passage in examples])
 
 
 def preset_fields(name: str, task: str = DEFAULT_TASK) -> dict[str, Any]:

@@ -5,22 +5,29 @@ Each batch is padded to its own longest sequence (queries and passages separatel
 batches (:mod:`embedkit.training.batching`) little padding is left. The collator also builds the
 false-negative mask from text hashes — passage j is masked for query i when it is any of the positives of
 i's example, except i's own sampled positive — and stacks teacher scores (NaN rows where an example has
-none; the key is absent when no example in the batch has any).
+none; the key is absent when no example in the batch has any). With ``icl`` (bge-en-icl), each query is
+re-tokenised with in-context examples from the other pairs of its batch (`embedkit.training.icl`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from embedkit.losses import false_negative_mask
 from embedkit.modeling.tokenize import pad_batch
 
+if TYPE_CHECKING:
+    from embedkit.training.icl import InBatchExamples
+
 
 class EmbedCollator:
-    def __init__(self, pad_id: int, group_size: int, padding_side: str = "right", with_token_type_ids: bool = False):
+    def __init__(self, pad_id: int, group_size: int, padding_side: str = "right", with_token_type_ids: bool = False,
+                 icl: Optional[InBatchExamples] = None):
         self.pad_id = pad_id
+        self.icl = icl
         self.group_size = group_size
         self.padding_side = padding_side
         self.with_token_type_ids = with_token_type_ids
@@ -37,7 +44,7 @@ class EmbedCollator:
         passage_hashes = np.concatenate([item["passage_hashes"] for item in items]).astype(np.int64)
         positive_hashes = [item["positive_hashes"] for item in items]
         batch = {
-            "query": self._pad([item["query"] for item in items]),
+            "query": self._pad(self.icl(items) if self.icl is not None else [item["query"] for item in items]),
             "passage": self._pad(passages),
             "false_negatives": false_negative_mask(positive_hashes, passage_hashes, self.group_size),
             # Kept as numpy for LossInputs: only the cross-device loss reads them, to rebuild the mask globally.

@@ -54,7 +54,7 @@ class TrainingData:
 def tokenize_settings(config: TrainConfig, append_eos: bool = False) -> TokenizeSettings:
     return TokenizeSettings(config.query_max_len, config.passage_max_len,
                             config.query_instruction_for_retrieval or "", config.passage_instruction_for_retrieval or "",
-                            append_eos)
+                            append_eos, keep_texts=config.icl.examples_per_query > 0)
 
 
 def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[int], None] = lambda n: None,
@@ -167,7 +167,16 @@ class TrainDataset:
         epoch, i = (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (0, int(key))
         groups, scores = self.epoch_groups(epoch)
         rows = groups[i]
+        t = self.tokens
+        texts = {}
+        if t.has_texts:  # for in-context examples (embedkit.training.icl): the query and its sampled positive
+            query_row = t.example_query[i]
+            texts = {"query_text": t.query_texts.text(query_row),
+                     "query_instruction": t.instructions.text(t.query_instruction[query_row]),
+                     "positive_text": t.passage_texts.text(rows[0])}
         return {
+            "key": (epoch, i),
+            **texts,
             "query": self.tokens.query_tokens[self.tokens.example_query[i]],
             "passages": [self.tokens.passage_tokens[r] for r in rows],
             "passage_hashes": self.tokens.passage_hashes[rows],

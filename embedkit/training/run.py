@@ -143,8 +143,14 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
 
     group_size = 1 if config.use_inbatch_neg else config.train_group_size
     dataset = TrainDataset(data.tokens, group_size, config.seed)
+    icl = None
+    if config.icl.examples_per_query:
+        from embedkit.training.icl import InBatchExamples
+
+        icl = InBatchExamples(tokenizer, config.icl, config.query_max_len, embedder.spec.appends_eos(), config.seed)
     collator = EmbedCollator(tokenizer.pad_token_id or 0, group_size, padding_side=embedder.spec.padding_side,
-                             with_token_type_ids="token_type_ids" in getattr(tokenizer, "model_input_names", ()))
+                             with_token_type_ids="token_type_ids" in getattr(tokenizer, "model_input_names", ()),
+                             icl=icl)
     model = BiEncoderForTraining(embedder, config)
     examples_per_step = config.per_device_train_batch_size * config.gradient_accumulation_steps * world
     progress_cb = RichProgressCallback(out.err, examples_per_step)
@@ -166,6 +172,10 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
         with paddle.utils.unique_name.guard():  # the optimizer's accumulator names (see the model load)
             trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     train_time = time.perf_counter() - train_started
+    if icl is not None and icl.dropped and not icl.placed:
+        out.warning(f"icl: none of the {icl.dropped} in-context examples drawn fit beside a query in query_max_len "
+                    f"{config.query_max_len}: raise query_max_len or lower icl.example_query_max_len/"
+                    "example_passage_max_len")
     steps_run = trainer.state.global_step - progress_cb.first_step if progress_cb.first_step is not None else 0
 
     from embedkit.training.report import final_loss, loss_points, plot_loss_curve, write_model_card

@@ -5,6 +5,9 @@ file, or a BEIR/T2Ranking split — is tokenised once and stored under
 ``embedkit.paths.cache_dir("tokenized")/<key>`` as ``.npy`` arrays plus ``meta.json`` (never pickle). The key
 covers everything the token ids depend on: the source files' sha256, the tokenizer's files, the max lengths,
 the instructions and the example subsampling. Per-epoch sampling then only picks among cached ids.
+
+With ``keep_texts`` (in-context examples in training, which are formatted and tokenised per batch) the raw
+texts are kept as well, UTF-8 bytes in `Ragged` rows: each query's text and instruction, each passage's text.
 """
 
 from __future__ import annotations
@@ -52,6 +55,16 @@ class Ragged:
     def __getitem__(self, i: int) -> np.ndarray:
         return self.values[self.offsets[i]:self.offsets[i + 1]]
 
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> Ragged:
+        encoded = [t.encode("utf-8") for t in texts]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets)
+
+    def text(self, i: int) -> str:
+        return self[i].tobytes().decode("utf-8")
+
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
@@ -82,6 +95,16 @@ class TokenizedExamples:
     pos_scores: Ragged  # float32 teacher scores aligned with example_pos (empty rows without scores)
     neg_scores: Ragged  # float32, aligned with example_neg
     fill_pool: np.ndarray  # int32 passage rows random negatives are drawn from
+    # The raw texts, with keep_texts only (None otherwise): UTF-8 per query row and passage row, and each
+    # query row's instruction as a row of the ``instructions`` table.
+    query_texts: Optional[Ragged] = None
+    passage_texts: Optional[Ragged] = None
+    instructions: Optional[Ragged] = None
+    query_instruction: Optional[np.ndarray] = None  # int32 [Q] row in instructions
+
+    @property
+    def has_texts(self) -> bool:
+        return self.query_texts is not None
 
     def __len__(self) -> int:
         return len(self.example_query)
@@ -96,6 +119,14 @@ class TokenizedExamples:
             return parts[0]
         q_base = np.cumsum([0] + [len(p.query_tokens) for p in parts])[:-1]
         p_base = np.cumsum([0] + [len(p.passage_tokens) for p in parts])[:-1]
+        texts = {}
+        if all(p.has_texts for p in parts):
+            i_base = np.cumsum([0] + [len(p.instructions) for p in parts])[:-1]
+            texts = {"query_texts": Ragged.concat([p.query_texts for p in parts]),
+                     "passage_texts": Ragged.concat([p.passage_texts for p in parts]),
+                     "instructions": Ragged.concat([p.instructions for p in parts]),
+                     "query_instruction": np.concatenate([p.query_instruction + b for p, b in
+                                                          zip(parts, i_base, strict=True)]).astype(np.int32)}
         return TokenizedExamples(
             query_tokens=Ragged.concat([p.query_tokens for p in parts]),
             passage_tokens=Ragged.concat([p.passage_tokens for p in parts]),
@@ -106,6 +137,7 @@ class TokenizedExamples:
             pos_scores=Ragged.concat([p.pos_scores for p in parts]),
             neg_scores=Ragged.concat([p.neg_scores for p in parts]),
             fill_pool=np.concatenate([p.fill_pool + b for p, b in zip(parts, p_base, strict=True)]).astype(np.int32),
+            **texts,
         )
 
     def save(self, directory: Path) -> list[str]:
@@ -113,6 +145,8 @@ class TokenizedExamples:
         written = []
         for f in fields(self):
             value = getattr(self, f.name)
+            if value is None:  # texts not kept
+                continue
             arrays = ({f"{f.name}.values.npy": value.values, f"{f.name}.offsets.npy": value.offsets}
                       if isinstance(value, Ragged) else {f"{f.name}.npy": value})
             for name, array in arrays.items():
@@ -135,6 +169,14 @@ class TokenizedExamples:
                 "example_pos": (self.example_pos.values, len(self.passage_tokens)),
                 "example_neg": (self.example_neg.values, len(self.passage_tokens)),
                 "fill_pool": (self.fill_pool, len(self.passage_tokens))}
+        if self.has_texts:
+            for name in ("query_texts", "passage_texts", "instructions"):
+                offsets = getattr(self, name).offsets
+                if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(getattr(self, name).values):
+                    return f"{name}: offsets do not partition its values"
+            if len(self.query_texts) != len(self.query_tokens) or len(self.passage_texts) != len(self.passage_tokens):
+                return "texts: not one per tokenised query and passage"
+            rows["query_instruction"] = (self.query_instruction, len(self.instructions))
         for name, (values, bound) in rows.items():
             if len(values) and (values.min() < 0 or values.max() >= bound):
                 return f"{name}: rows outside 0..{bound - 1}"
@@ -146,6 +188,8 @@ class TokenizedExamples:
         for f in fields(cls):
             if (directory / f"{f.name}.npy").is_file():
                 kwargs[f.name] = np.load(directory / f"{f.name}.npy", allow_pickle=False)
+            elif f.default is None and not (directory / f"{f.name}.values.npy").is_file():
+                kwargs[f.name] = None  # texts not kept
             else:
                 kwargs[f.name] = Ragged(np.load(directory / f"{f.name}.values.npy", allow_pickle=False),
                                         np.load(directory / f"{f.name}.offsets.npy", allow_pickle=False))
@@ -159,6 +203,7 @@ class TokenizeSettings:
     query_instruction: str
     passage_instruction: str
     append_eos: bool = False
+    keep_texts: bool = False  # also store the raw texts (see the module docstring)
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -173,8 +218,11 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def cache_key(source_hashes: dict[str, str], tokenizer, settings: TokenizeSettings, extra: dict) -> str:
+    described = dict(settings.__dict__)
+    if not described["keep_texts"]:  # entries made before keep_texts existed keep their keys
+        del described["keep_texts"]
     payload = {"format": CACHE_FORMAT, "sources": source_hashes, "tokenizer": tokenizer_fingerprint(tokenizer),
-               "settings": settings.__dict__, **extra}
+               "settings": described, **extra}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -272,6 +320,15 @@ def tokenize_examples(examples: Sequence[TrainExample], tokenizer, settings: Tok
         pos_scores.append(ex.pos_scores if scored else [])
         neg_scores.append(ex.neg_scores if scored else [])
     passage_texts = [text for (_, text) in passages.rows]
+    texts = {}
+    if settings.keep_texts:
+        instruction_rows: dict[str, int] = {}
+        query_instruction = [instruction_rows.setdefault(instruction, len(instruction_rows))
+                             for (instruction, _) in queries.rows]
+        texts = {"query_texts": Ragged.from_texts(text for (_, text) in queries.rows),
+                 "passage_texts": Ragged.from_texts(passage_texts),
+                 "instructions": Ragged.from_texts(instruction_rows),
+                 "query_instruction": np.asarray(query_instruction, dtype=np.int32)}
     if corpus is not None and fill_from_corpus:
         fill_pool = np.asarray(corpus_rows, dtype=np.int32)
     elif corpus is not None:  # only the documents that are some example's positive
@@ -289,4 +346,5 @@ def tokenize_examples(examples: Sequence[TrainExample], tokenizer, settings: Tok
         pos_scores=Ragged.from_rows(pos_scores, np.float32),
         neg_scores=Ragged.from_rows(neg_scores, np.float32),
         fill_pool=fill_pool,
+        **texts,
     )

@@ -32,6 +32,13 @@ def _error(tmp_path, text: str) -> str:
     ("distill:\n  weight: -0.5\n", "2: distill.weight: must be 0 or more, got -0.5"),
     ("distill:\n  teacher_temperature: 0\n", "2: distill.teacher_temperature: must be positive, got 0"),
     ("lora:\n  r: 0\n", "2: lora.r: must be at least 1, got 0"),
+    ("icl:\n  examples_per_query: -1\n", "2: icl.examples_per_query: must be 0 or more, got -1"),
+    ("icl:\n  examples_per_query: 2.5\n", "2: icl.examples_per_query: expected int, got 2.5"),
+    ("icl:\n  random_count: 'yes'\n", "2: icl.random_count: expected bool, got 'yes'"),
+    ("icl:\n  use_probability: 1.5\n", "2: icl.use_probability: must be at most 1.0, got 1.5"),
+    ("icl:\n  use_probability: -0.1\n", "2: icl.use_probability: must be 0 or more, got -0.1"),
+    ("icl:\n  example_query_max_len: 0\n", "2: icl.example_query_max_len: must be at least 1, got 0"),
+    ("seed: 1\nicl:\n  k: 2\n", "3: unknown key 'icl.k'"),
     ("eval:\n  data: d\n  batch_size: 0\n", "3: eval.batch_size: must be at least 1, got 0"),
     ("eval:\n  engine: fast\n", "2: eval.engine: expected one of 'auto', 'paddle', 'paddle-inference', 'onnx'"),
     ("matryoshka_dims: [64, 0]\n", "1: matryoshka_dims[1]: must be positive, got 0"),
@@ -52,6 +59,11 @@ def test_bad_values_name_the_line_and_key(tmp_path, text, expected):
     ("matryoshka_dims: [8, 16]\nuse_matryoshka: true\n",
      "2: use_matryoshka: 2 matryoshka_dims but 5 matryoshka_loss_weights: give one weight per dim"),
     ("use_matryoshka: true\nmatryoshka_dims: [8, 16]\n", "2: matryoshka_dims: 2 matryoshka_dims but 5"),
+    ("query_instruction_for_retrieval: 'query: '\nicl:\n  examples_per_query: 2\n",
+     "2: icl: in-context examples need a query instruction with a {text} slot"),
+    ("icl:\n  examples_per_query: 2\n", "1: icl: in-context examples need a query instruction with a {text} slot"),
+    ("icl:\n  examples_per_query: 2\nquery_instruction_for_retrieval: 'query: '\n",
+     "3: query_instruction_for_retrieval: in-context examples need"),
 ])
 def test_cross_field_errors_point_at_the_later_key(tmp_path, text, expected):
     assert _error(tmp_path, text).startswith(expected)
@@ -70,6 +82,16 @@ def test_duplicate_keys_are_errors(tmp_path, text, expected):
     assert _error(tmp_path, text).startswith(expected)
 
 
+def test_in_context_examples_with_a_text_template_validate(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("query_instruction_for_retrieval: \"<instruct>t\\n<query>{text}\\n<response>\"\n"
+                    "icl:\n  examples_per_query: 5\n  example_query_max_len: 256\n")
+    config = load_recipe(path, TrainConfig)
+    assert (config.icl.examples_per_query, config.icl.random_count, config.icl.use_probability) == (5, True, 1.0)
+    assert (config.icl.example_query_max_len, config.icl.example_passage_max_len) == (256, 96)
+    assert TrainConfig().icl.examples_per_query == 0  # off unless asked for
+
+
 def test_matryoshka_length_mismatch_is_no_error_while_matryoshka_is_off(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("matryoshka_dims: [8, 16]\n")
@@ -80,6 +102,8 @@ def test_matryoshka_length_mismatch_is_no_error_while_matryoshka_is_off(tmp_path
     (["temperature=0"], "--set: temperature: must be positive, got 0"),
     (["seed=1", "lora.r=0"], "--set: lora.r: must be at least 1, got 0"),
     (["fp16=true", "bf16=true"], "--set: bf16: fp16 and bf16 are exclusive"),
+    # a section set key by key: the check across it and another key points at --set
+    (["icl.examples_per_query=2"], "--set: icl: in-context examples need a query instruction with a {text} slot"),
     (["learning_rat=1e-5"], "--set: unknown key 'learning_rat' (did you mean 'learning_rate'?)"),
     (["eval=3"], "--set: eval: expected a mapping, got 3"),
     (["learning_rate.x=1"], "--set: unknown key 'learning_rate.x': learning_rate is not a section"),
