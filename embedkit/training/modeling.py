@@ -21,7 +21,7 @@ from paddle import nn
 from embedkit.config import TrainConfig
 from embedkit.errors import UserError
 from embedkit.losses import LossInputs, build_loss
-from embedkit.modeling.embedder import Embedder, resolve_spec, tower_dirs
+from embedkit.modeling.embedder import Embedder, instruction_token_counts, resolve_spec, tower_dirs
 from embedkit.modeling.loading import load_backbone, load_tokenizer
 from embedkit.modeling.lora import apply_lora
 from embedkit.modeling.spec import EmbedderSpec
@@ -90,7 +90,7 @@ def load_embedder_for_training(base_dir: Path, config: TrainConfig, base_referen
         wrapped = {side: apply_lora(bb, lora.r, lora.alpha, lora.dropout, lora.target_modules, str(d))
                    if bb is not None else None for side, (bb, d) in towers.items()}
         query, passage = wrapped["query"], wrapped["passage"]
-    embedder = Embedder(query, spec, passage)
+    embedder = Embedder(query, spec, passage, instruction_token_counts(tokenizer, spec))
     if config.fine_tune_type == "bitfit":
         freeze_all_but_biases(embedder)
     return embedder, tokenizer

@@ -18,7 +18,7 @@ from tests.conftest import DEMO_DATA, REPO
 
 # recipe -> the preset its spec must end up with (prompts, pooling, padding side, EOS)
 RECIPES = {"tiny-qwen3-embedding": "qwen3-embedding", "tiny-repllama": "repllama", "tiny-llara": "llara",
-           "tiny-bge-en-icl": "bge-en-icl"}
+           "tiny-bge-en-icl": "bge-en-icl", "tiny-nv-embed": "nv-embed"}
 
 
 def _recipe(name: str, run: Path) -> TrainConfig:
@@ -29,7 +29,8 @@ def _recipe(name: str, run: Path) -> TrainConfig:
 
 
 def _merged_by_hand(run: Path) -> dict[str, np.ndarray]:
-    """Base weights + scaling * A @ B for every adapted Linear, from the adapter files alone."""
+    """Base weights + scaling * A @ B for every adapted Linear, and the parameters trained in full (NV-Embed's
+    latent block) as the adapter file holds them, from the adapter files alone."""
     lora_config = json.loads((run / "lora_config.json").read_text())
     weights = {k: v.numpy() for k, v in load_backbone(lora_config["base_model_name_or_path"]).state_dict().items()}
     adapter = paddle.load(str(run / "lora_model_state.pdparams"))
@@ -38,6 +39,8 @@ def _merged_by_hand(run: Path) -> dict[str, np.ndarray]:
         module = key.removesuffix(".lora_A")
         weights[f"{module}.weight"] = weights[f"{module}.weight"] + scale * (
             adapter[key].numpy() @ adapter[f"{module}.lora_B"].numpy())
+    for key in [k for k in adapter if ".lora_" not in k]:
+        weights[key] = adapter[key].numpy()
     return weights
 
 
@@ -67,7 +70,7 @@ def test_tiny_family_recipe_trains_merges_exactly_and_its_saved_model_evaluates(
 
 @pytest.mark.parametrize("name, preset", [*RECIPES.items(), ("qwen3-embedding-lora", "qwen3-embedding"),
                                           ("repllama-lora", "repllama"), ("llara-lora", "llara"),
-                                          ("bge-en-icl-lora", "bge-en-icl")])
+                                          ("bge-en-icl-lora", "bge-en-icl"), ("nv-embed-lora", "nv-embed")])
 def test_family_recipes_use_their_presets_prompts_and_pooling(name, preset):
     config = load_recipe(REPO / "recipes" / f"{name}.yaml", TrainConfig)
     expected = preset_fields(preset)
