@@ -186,7 +186,7 @@ def build_tiny_nv_embed(out_dir: str | Path, texts: Iterable[str], seed: int = 0
     # The query prompt is among the tokenizer's training texts, so it takes a few tokens, as in the real one,
     # rather than most of a short query's max length (it is left out of the pooling).
     prompt = preset_fields("nv-embed")["query_instruction"]
-    vocab = build_byte_bpe_tokenizer(out_dir, [*texts, *[prompt] * 50], "LlamaTokenizer", eos="</s>", bos="<s>")
+    vocab = build_byte_bpe_tokenizer(out_dir, [*texts, *[prompt] * 1000], "LlamaTokenizer", eos="</s>", bos="<s>")
     paddle.seed(seed)
     text = {"model_type": "bidir_mistral", "architectures": ["MistralModel"], "vocab_size": vocab, "hidden_size": 64,
             "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,

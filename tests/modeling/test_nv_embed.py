@@ -254,3 +254,31 @@ def test_a_lora_adapter_saves_its_latent_block_and_reloads_merged(nv_embed, tmp_
         np.testing.assert_allclose(after, before, atol=1e-5)
     base = _embedkit(nv_embed, MIXED_TEXTS, "passage", embedder=load_embedder(nv_embed, SPEC))
     assert np.abs(base - after).max() > 1e-3  # the adapter and the trained latent block are what reloaded
+
+
+# --- the commands ----------------------------------------------------------------------------------------------
+
+
+def test_eval_auto_falls_back_to_dygraph_when_the_export_cannot_trace_it(run_cli, tmp_path):
+    from llm_checkpoints import DEMO_DATA, demo_texts
+
+    from embedkit.modeling.tiny import build_tiny_nv_embed
+
+    model_dir = build_tiny_nv_embed(tmp_path / "tiny-nv-embed", demo_texts())
+    result = run_cli("eval", model_dir, "--data", DEMO_DATA, "--engine", "auto", "--json")
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["engine"] == "paddle" and 0.0 <= payload["datasets"][0]["metrics"]["ndcg_at_10"] <= 1.0
+    assert "cannot be exported to a static graph" in " ".join(result.stderr.split())
+    assert payload["spec"]["pooling"] == "latent_attention" and payload["spec"]["mask_instruction"] is True
+
+
+def test_a_sentence_transformers_export_is_refused_for_what_it_cannot_reproduce():
+    from embedkit.errors import UserError
+    from embedkit.export.st_layout import check_expressible
+    from embedkit.modeling.spec import EmbedderSpec
+
+    with pytest.raises(UserError, match="latent_attention"):
+        check_expressible(EmbedderSpec(**SPEC))
+    with pytest.raises(UserError, match="mask_instruction"):
+        check_expressible(EmbedderSpec(**{**SPEC, "pooling": "mean"}))

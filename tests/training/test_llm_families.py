@@ -77,3 +77,29 @@ def test_family_recipes_use_their_presets_prompts_and_pooling(name, preset):
     assert config.query_instruction_for_retrieval == expected["query_instruction"]
     assert (config.passage_instruction_for_retrieval or "") == expected["passage_instruction"]
     assert config.sentence_pooling_method == expected["pooling"]
+
+
+def test_an_example_prompt_the_instruction_mask_would_cut_is_refused(tmp_path):
+    """NV-Embed leaves the recipe instruction's token count out of the pooling: an example prompt of another
+    length would be pooled from the wrong position, so it is refused, naming the file; one of the same length
+    tokenises."""
+    from embedkit.errors import UserError
+    from embedkit.modeling.embedder import instruction_token_counts, resolve_spec
+    from embedkit.modeling.loading import load_tokenizer
+    from embedkit.modeling.tiny import build_tiny_nv_embed
+    from embedkit.training.dataset import load_training_data
+
+    model_dir = build_tiny_nv_embed(tmp_path / "nv", ["cells need energy", "vaccines train the immune system"])
+    tokenizer = load_tokenizer(model_dir)
+    config = _recipe("tiny-nv-embed", tmp_path / "run")
+    spec = resolve_spec(model_dir, {"query_instruction": config.query_instruction_for_retrieval})
+    masked = instruction_token_counts(tokenizer, spec)["query"]
+    data = tmp_path / "train.jsonl"
+    row = {"query": "what do cells need", "pos": ["energy"], "neg": ["nothing"]}
+    data.write_text(json.dumps({**row, "prompt": "Instruct: x\nQuery: "}) + "\n")
+    config.train_data = str(data)
+    with pytest.raises(UserError, match="prompt takes .* tokens where the recipe's query instruction") as err:
+        load_training_data(config, tokenizer, masked_query_tokens=masked)
+    assert err.value.path == str(data)
+    data.write_text(json.dumps({**row, "prompt": config.query_instruction_for_retrieval}) + "\n")
+    assert len(load_training_data(config, tokenizer, masked_query_tokens=masked).tokens) == 1
