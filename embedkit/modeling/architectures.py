@@ -109,6 +109,14 @@ def read_architecture(model_dir: str | Path) -> Architecture:
         raise UserError(exc.message, path) from None
 
 
+def config_layer_count(config: Mapping) -> int:
+    """``num_hidden_layers`` of a parsed config.json: top level, or its ``text_config`` (NV-Embed's); KeyError
+    when neither has it."""
+    if "num_hidden_layers" in config:
+        return config["num_hidden_layers"]
+    return (config.get("text_config") or {})["num_hidden_layers"]
+
+
 def architecture_of(backbone) -> Architecture:
     """The family of a loaded backbone, from its config (whose class fixes ``model_type``)."""
     config = getattr(backbone, "config", None)

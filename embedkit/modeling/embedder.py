@@ -16,7 +16,7 @@ from paddle import nn
 from embedkit.choices import Side
 from embedkit.errors import UserError
 from embedkit.modeling.loading import load_backbone, load_tokenizer
-from embedkit.modeling.pooling import normalize, pool, pooling_block
+from embedkit.modeling.pooling import POOLING_BLOCKS, normalize, pool, pooling_block
 from embedkit.modeling.spec import EmbedderSpec, read_spec
 from embedkit.modeling.tokenize import instruction_tokens
 
@@ -33,6 +33,12 @@ class Embedder(nn.Layer):
         self.query_backbone = query_backbone
         # A shared encoder is registered once, so its parameters are trained and saved once.
         self.passage_backbone = passage_backbone
+        if spec.pooling in POOLING_BLOCKS:
+            for backbone in filter(None, (query_backbone, passage_backbone)):
+                if pooling_block(backbone, spec.pooling) is None:
+                    raise UserError(f"pooling {spec.pooling} needs the model's own block "
+                                    f"({POOLING_BLOCKS[spec.pooling]}, as NV-Embed has); "
+                                    f"{type(backbone).__name__} has none")
 
     @property
     def hidden_size(self) -> int:

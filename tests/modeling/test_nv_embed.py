@@ -282,3 +282,28 @@ def test_a_sentence_transformers_export_is_refused_for_what_it_cannot_reproduce(
         check_expressible(EmbedderSpec(**SPEC))
     with pytest.raises(UserError, match="mask_instruction"):
         check_expressible(EmbedderSpec(**{**SPEC, "pooling": "mean"}))
+
+
+def test_latent_attention_pooling_on_a_model_without_the_block_is_refused_at_load(tmp_path):
+    from llm_checkpoints import save_hf_llama
+
+    from embedkit.errors import UserError
+
+    model_dir = save_hf_llama(tmp_path / "llama")
+    with pytest.raises(UserError, match="pooling latent_attention needs the model's own block"):
+        load_embedder(model_dir, {"pooling": "latent_attention"})
+
+
+def test_prune_removes_mistral_layers_and_keeps_the_latent_block(nv_embed, run_cli, tmp_path):
+    model_dir = tmp_path / "model"
+    embedder, tokenizer = load_embedder(nv_embed, SPEC)
+    embedder.save_pretrained(model_dir, tokenizer)
+    result = run_cli("prune", model_dir, "--layers", "1", "--output", tmp_path / "pruned", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "pruned" / "config.json").read_text())["text_config"]["num_hidden_layers"] == 1
+    pruned = load_backbone(tmp_path / "pruned")
+    assert len(layer_list(pruned)) == 1
+    before, after = embedder.query_backbone.state_dict(), pruned.state_dict()
+    for key in (k for k in before if k.startswith("latent_attention_model.")):
+        np.testing.assert_array_equal(after[key].numpy(), before[key].numpy())
+    assert load_embedder(tmp_path / "pruned")[0].spec.pooling == "latent_attention"
