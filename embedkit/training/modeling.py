@@ -105,12 +105,16 @@ def enable_flash_attention(backbone: nn.Layer) -> bool:
     """
     from embedkit import console
 
-    source = inspect.getsource(sys.modules[type(backbone).__module__])
-    if "use_flash_attention" not in source:
+    # The backbone, or the PaddleNLP model inside it whose config its attention reads (NV-Embed's Mistral,
+    # under embedding_model, whose attention mask is bidirectional, so flash attention stays non-causal).
+    models = [layer for layer in [backbone, *backbone.sublayers()] if getattr(layer, "config", None) is not None]
+    readers = [m for m in models if "use_flash_attention" in inspect.getsource(sys.modules[type(m).__module__])]
+    if not readers:
         console.get().info(f"[yellow]use_flash_attention is ignored: {type(backbone).__name__} has no flash-attention "
                            "path in PaddleNLP (decoder LLMs such as LLaMA, Qwen2 and Mistral do)[/]")
         return False
-    backbone.config.use_flash_attention = True
+    for model in readers:
+        model.config.use_flash_attention = True
     return True
 
 

@@ -307,3 +307,14 @@ def test_prune_removes_mistral_layers_and_keeps_the_latent_block(nv_embed, run_c
     for key in (k for k in before if k.startswith("latent_attention_model.")):
         np.testing.assert_array_equal(after[key].numpy(), before[key].numpy())
     assert load_embedder(tmp_path / "pruned")[0].spec.pooling == "latent_attention"
+
+
+def test_flash_attention_reaches_the_mistral_inside(nv_embed):
+    """Set, not run (GPU only): the Mistral's attention reads its own config, and its flash path is given the
+    bidirectional mask (never None, which would make it causal)."""
+    from embedkit.training.modeling import enable_flash_attention
+
+    backbone = load_backbone(nv_embed)
+    assert enable_flash_attention(backbone) and backbone.embedding_model.config.use_flash_attention
+    mask = backbone.embedding_model._prepare_decoder_attention_mask(None, (2, 5), paddle.zeros([2, 5, 64]), 0)
+    assert mask is not None and float(mask.abs().sum()) == 0.0
