@@ -318,3 +318,16 @@ def test_flash_attention_reaches_the_mistral_inside(nv_embed):
     assert enable_flash_attention(backbone) and backbone.embedding_model.config.use_flash_attention
     mask = backbone.embedding_model._prepare_decoder_attention_mask(None, (2, 5), paddle.zeros([2, 5, 64]), 0)
     assert mask is not None and float(mask.abs().sum()) == 0.0
+
+
+def test_the_identity_covers_latent_attention_and_the_instruction_mask():
+    from embedkit.inference.identity import EmbeddingIdentity
+    from embedkit.modeling.spec import EmbedderSpec
+
+    def identity(**fields):
+        return EmbeddingIdentity.of({"shared": "w"}, EmbedderSpec(**{**SPEC, **fields}), "paddle", "fp32")
+
+    assert identity().digest != identity(mask_instruction=False).digest != identity(pooling="mean").digest
+    assert identity().graph("shared")["query_instruction"] == SPEC["query_instruction"]  # its length is in the graph
+    # Models without the mask keep the identity they had (the field is left out when false).
+    assert "mask_instruction" not in EmbeddingIdentity.of({"shared": "w"}, EmbedderSpec(), "paddle", "fp32").spec
