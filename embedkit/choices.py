@@ -27,7 +27,7 @@ def _with_auto(name: str, concrete: type[Choice], doc: str) -> type[Choice]:
     return _choice(name, ("auto", *concrete.values()), doc)
 
 
-Pooling = _choice("Pooling", ("cls", "mean", "last", "last_8"),
+Pooling = _choice("Pooling", ("cls", "mean", "last", "last_8", "latent_attention"),
                   "How token states become one embedding (embedkit.modeling.pooling).")
 Side = _choice("Side", ("query", "passage"), "Which side of retrieval a text is encoded as.")
 PaddingSide = _choice("PaddingSide", ("right", "left"), "Where a batch's padding goes.")

@@ -167,6 +167,7 @@ def _check_request(request: PruneRequest) -> None:
 def _check_count(request: PruneRequest) -> None:
     """N against each tower's ``num_hidden_layers`` in its config.json (read before any weights are)."""
     from embedkit.filenames import MODEL_CONFIG_FILE
+    from embedkit.modeling.architectures import config_layer_count
     from embedkit.modeling.embedder import resolve_spec, tower_dirs
 
     n = request.n_prune_layers if request.n_prune_layers is not None else len(request.layers)
@@ -176,8 +177,8 @@ def _check_count(request: PruneRequest) -> None:
             continue
         config = _base_dir(tower_dir) / MODEL_CONFIG_FILE
         try:
-            layers = json.loads(config.read_text(encoding="utf-8"))["num_hidden_layers"]
-        except (OSError, ValueError, KeyError):
+            layers = config_layer_count(json.loads(config.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise UserError("not a model directory: no readable config.json with num_hidden_layers", tower_dir) \
                 from None
         if n >= layers:

@@ -44,6 +44,9 @@ def check_expressible(spec: EmbedderSpec) -> None:
     if spec.pooling not in POOLING_MODES:
         raise UserError(f"pooling {spec.pooling!r} has no sentence-transformers Pooling mode (it has "
                         f"{', '.join(str(p) for p in POOLING_MODES)})")
+    if spec.mask_instruction:
+        raise UserError("mask_instruction (the instruction left out of the pooling, NV-Embed's way of counting it) "
+                        "has no exact sentence-transformers equivalent; export --format onnx instead")
 
 
 def max_seq_length(spec: EmbedderSpec) -> int:

@@ -20,9 +20,11 @@ from embedkit.modeling.spec import EmbedderSpec
 
 # Spec fields that change the embeddings a model produces (the rest is bookkeeping: versions, base model...).
 EMBEDDING_SPEC_FIELDS = ("pooling", "normalized", "query_instruction", "passage_instruction", "query_max_len",
-                         "passage_max_len", "padding_side", "append_eos")
-# Of those, the ones inside an exported graph; instructions, lengths and EOS act on the tokens fed to it.
+                         "passage_max_len", "padding_side", "append_eos", "mask_instruction")
+# Of those, the ones inside an exported graph; instructions, lengths and EOS act on the tokens fed to it (but
+# under mask_instruction the instructions' token counts are part of the graph's pooling too).
 GRAPH_SPEC_FIELDS = ("pooling", "normalized")
+_MASKED_GRAPH_FIELDS = ("mask_instruction", "query_instruction", "passage_instruction")
 
 
 def _plain(value: Any) -> Any:
@@ -54,12 +56,15 @@ class EmbeddingIdentity:
 
     def graph(self, tower: str) -> dict[str, Any]:
         """What the exported graph of ``tower`` depends on."""
-        return {"weights": self.weights[tower], **{k: self.spec[k] for k in GRAPH_SPEC_FIELDS},
+        fields = GRAPH_SPEC_FIELDS + (_MASKED_GRAPH_FIELDS if self.spec.get("mask_instruction") else ())
+        return {"weights": self.weights[tower], **{k: self.spec[k] for k in fields},
                 "engine": self.engine, "precision": self.precision, "quantization": self.quantization}
 
 
 def spec_fields(spec: EmbedderSpec) -> dict[str, Any]:
-    return {name: _plain(getattr(spec, name)) for name in EMBEDDING_SPEC_FIELDS}
+    # mask_instruction only when set, so the identities of every model without it stay what they were.
+    return {name: _plain(getattr(spec, name)) for name in EMBEDDING_SPEC_FIELDS
+            if name != "mask_instruction" or spec.mask_instruction}
 
 
 def _digest(payload: dict[str, Any]) -> str:

@@ -37,6 +37,12 @@ class Architecture:
     final_norm: str | None = None  # applied after the last layer, so part of last_hidden_state
     # A backbone PaddleNLP cannot load (no class, or no weight conversion): the module whose from_state builds it.
     implementation: str | None = None
+    # Parameters (full-match regexes over state-dict names) that LoRA leaves fully trainable, and saves with the
+    # adapter: NV-Embed's latent-attention pooling block, which has no pretrained value to fall back on.
+    lora_trainable: tuple[str, ...] = ()
+    # A family that is one embedder (NV-Embed): its `embedkit.modeling.prompts` preset is the spec of a model dir
+    # without embedkit.json, as published (pooling, prompts, EOS), rather than a guess from other files.
+    preset: str | None = None
 
     def layer_key_prefix(self, index: int) -> str:
         return f"{self.layers}.{index}."
@@ -71,6 +77,12 @@ ARCHITECTURES: tuple[Architecture, ...] = (
     # Qwen3-Embedding's backbone. Its per-head q_norm/k_norm are RMSNorms, not Linear layers: LoRA leaves them be.
     Architecture("Qwen3", ("qwen3",), ("Qwen3Model",), decoder=True, layers="layers",
                  lora_targets=_DECODER, final_norm="norm", implementation="embedkit.modeling.qwen3"),
+    # NV-Embed-v1: a Mistral without the causal mask (so not a decoder here: every token sees the whole text)
+    # under ``embedding_model``, and the latent-attention pooling block under ``latent_attention_model``, which
+    # LoRA trains in full. The projection regexes match the Mistral's layers only.
+    Architecture("NV-Embed", ("nvembed",), ("NVEmbedModel",), decoder=False, layers="embedding_model.layers",
+                 lora_targets=_DECODER, final_norm="embedding_model.norm", implementation="embedkit.modeling.nv_embed",
+                 lora_trainable=(r"latent_attention_model\..*",), preset="nv-embed"),
 )
 
 
@@ -95,6 +107,14 @@ def read_architecture(model_dir: str | Path) -> Architecture:
         return find_architecture(config.get("model_type"), config.get("architectures"))
     except UserError as exc:
         raise UserError(exc.message, path) from None
+
+
+def config_layer_count(config: Mapping) -> int:
+    """``num_hidden_layers`` of a parsed config.json: top level, or its ``text_config`` (NV-Embed's); KeyError
+    when neither has it."""
+    if "num_hidden_layers" in config:
+        return config["num_hidden_layers"]
+    return (config.get("text_config") or {})["num_hidden_layers"]
 
 
 def architecture_of(backbone) -> Architecture:

@@ -5,6 +5,9 @@ recognised from its config, never from substrings of the model path (the origina
 any path it did not know, RocketQA included). An adapter directory follows PaddleNLP's convention
 (``lora_config.json``, ``lora_model_state.pdparams``, the base model's ``config.json``); ``lora_config.json`` names
 the base model, so `embedkit.modeling.loading.load_backbone` rebuilds the merged encoder from the directory alone.
+A family whose registry entry names ``lora_trainable`` parameters (NV-Embed's latent-attention block) trains
+those in full beside the adapters; PaddleNLP's ``trainable_modules`` saves them in the adapter file and loads them
+back with it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ def default_target_modules(backbone) -> list[str]:
                         "Set lora.target_modules in the recipe") from None
 
 
+def fully_trained(backbone) -> tuple[str, ...]:
+    """Parameters LoRA leaves trainable in full for the backbone's family (NV-Embed's latent block), saved in the
+    adapter file with the adapters; none for a family the registry does not know."""
+    try:
+        return architecture_of(backbone).lora_trainable
+    except UserError:
+        return ()
+
+
 def apply_lora(backbone, r: int, alpha: int, dropout: float, target_modules: list[str] | None, base_model: str):
     """Wrap ``backbone`` in a `LoRAModel` whose only trainable parameters are the adapters."""
     from paddlenlp.peft import LoRAConfig, LoRAModel
@@ -41,6 +53,7 @@ def apply_lora(backbone, r: int, alpha: int, dropout: float, target_modules: lis
     _check_targets(backbone, targets)
     config = LoRAConfig(
         target_modules=targets, r=r, lora_alpha=alpha, lora_dropout=dropout,
+        trainable_modules=list(fully_trained(backbone)) or None,
         base_model_name_or_path=base_model, dtype=getattr(backbone.config, "dtype", None) or "float32",
         tensor_parallel_degree=getattr(backbone.config, "tensor_parallel_degree", -1),
     )

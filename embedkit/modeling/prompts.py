@@ -41,6 +41,7 @@ class Preset:
     query_instruction: str
     passage_instruction: str = ""
     append_eos: Optional[bool] = None  # None: the spec's rule (EOS exactly for last-token pooling)
+    mask_instruction: Optional[bool] = None  # True: the instruction prefix is left out of the pooling
 
 
 def _llara_template(task: str, tokens: range) -> str:
@@ -61,6 +62,10 @@ PRESETS: dict[str, Preset] = {
     "llara": Preset("LLARA", Pooling.LAST_8, PaddingSide.LEFT,
                     _llara_template("predict the following passage", range(9, 17)),
                     _llara_template("summarize the above passage", range(1, 9)), append_eos=False),
+    # nvidia/NV-Embed-v1: instruction on queries only (a space after "Query:"), passages bare; EOS appended,
+    # right padding; latent-attention pooling over every token but the instruction's.
+    "nv-embed": Preset("NV-Embed", Pooling.LATENT_ATTENTION, PaddingSide.RIGHT, f"Instruct: {TASK}\nQuery: ",
+                       append_eos=True, mask_instruction=True),
 }
 LLARA_SPECIAL_TOKENS = tuple(f"<s{i}>" for i in range(1, 17))
 
@@ -89,6 +94,7 @@ def preset_fields(name: str, task: str = DEFAULT_TASK) -> dict[str, Any]:
     """The EmbedderSpec fields of preset ``name``, ``{task}`` filled in."""
     preset = PRESETS[name]
     fields = {"pooling": preset.pooling, "padding_side": preset.padding_side, "append_eos": preset.append_eos,
+              "mask_instruction": preset.mask_instruction,
               "query_instruction": preset.query_instruction.replace(TASK, task),
               "passage_instruction": preset.passage_instruction.replace(TASK, task)}
     return {key: value for key, value in fields.items() if value is not None}

@@ -16,7 +16,14 @@ from embedkit.choices import PaddingSide, Pooling
 from embedkit.config.schema import DEFAULT_PASSAGE_MAX_LEN, DEFAULT_QUERY_MAX_LEN
 from embedkit.config.validation import LAX, Schema, Source, read_json, validate
 from embedkit.errors import UserError
-from embedkit.filenames import SPEC_FILE, ST_CONFIG_FILE, ST_MODULES_FILE, ST_POOLING_CONFIG, ST_PROMPTS_FILE
+from embedkit.filenames import (
+    MODEL_CONFIG_FILE,
+    SPEC_FILE,
+    ST_CONFIG_FILE,
+    ST_MODULES_FILE,
+    ST_POOLING_CONFIG,
+    ST_PROMPTS_FILE,
+)
 from embedkit.fsutil import write_json
 
 
@@ -34,6 +41,9 @@ class EmbedderSpec(Schema):
     padding_side: Annotated[PaddingSide, LAX] = PaddingSide.RIGHT
     # Append the tokenizer's EOS token when the tokenizer did not; None: exactly when pooling is "last".
     append_eos: Optional[bool] = None
+    # Leave each text's instruction prefix out of the pooling mask (NV-Embed's is_mask_instruction): the first
+    # len(tokenizer.tokenize(prefix)) real tokens, counted as NV-Embed counts them (`instruction_tokens`).
+    mask_instruction: bool = False
     base_model: Optional[str] = None
     # What `embedkit prune` removed to make this model (layers, scores, selection); None for an unpruned one.
     pruned: Optional[dict[str, Any]] = None
@@ -63,12 +73,27 @@ class EmbedderSpec(Schema):
 
 
 def read_spec(model_dir: str | Path) -> Optional[EmbedderSpec]:
-    """The spec saved in ``model_dir``, a spec derived from a sentence-transformers layout, or None."""
+    """The spec saved in ``model_dir``; else its family's preset when the family is one embedder (NV-Embed, whose
+    published sentence-transformers files describe a mean pooling its latent block wraps); else a spec derived
+    from a sentence-transformers layout; else None."""
     model_dir = Path(model_dir)
     path = model_dir / SPEC_FILE
     if path.is_file():
         return validate(EmbedderSpec, *_json_object(path))
-    return _sentence_transformers_spec(model_dir)
+    return _family_spec(model_dir) or _sentence_transformers_spec(model_dir)
+
+
+def _family_spec(model_dir: Path) -> Optional[EmbedderSpec]:
+    from embedkit.modeling.architectures import read_architecture
+    from embedkit.modeling.prompts import preset_fields
+
+    if not (model_dir / MODEL_CONFIG_FILE).is_file():
+        return None
+    try:
+        preset = read_architecture(model_dir).preset
+    except UserError:  # an unknown family, or a config.json that loading reports on
+        return None
+    return EmbedderSpec(**preset_fields(preset)) if preset else None
 
 
 def _json_object(path: Path) -> tuple[dict, Source]:

@@ -173,6 +173,34 @@ def build_tiny_repllama(out_dir: str | Path, texts: Iterable[str], seed: int = 0
     return adapter
 
 
+def build_tiny_nv_embed(out_dir: str | Path, texts: Iterable[str], seed: int = 0) -> Path:
+    """An NV-Embed in its published layout (config.json with text and latent-attention sub-configs, weights
+    ``embedding_model.*`` and ``latent_attention_model.*``): a bidirectional Mistral with grouped KV heads and
+    an explicit head_dim, and a latent block of 16 latents and 4 heads."""
+    import paddle
+
+    from embedkit.modeling.nv_embed import NVEmbedConfig, NVEmbedModel
+    from embedkit.modeling.prompts import preset_fields
+
+    out_dir = Path(out_dir)
+    # The query prompt is among the tokenizer's training texts, so it takes a few tokens, as in the real one,
+    # rather than most of a short query's max length (it is left out of the pooling).
+    prompt = preset_fields("nv-embed")["query_instruction"]
+    vocab = build_byte_bpe_tokenizer(out_dir, [*texts, *[prompt] * 1000], "LlamaTokenizer", eos="</s>", bos="<s>")
+    paddle.seed(seed)
+    text = {"model_type": "bidir_mistral", "architectures": ["MistralModel"], "vocab_size": vocab, "hidden_size": 64,
+            "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "head_dim": 16, "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+            "sliding_window": 4096, "eos_token_id": 0, "bos_token_id": 1}
+    latent = {"num_latents_value": 16, "num_cross_heads": 4, "cross_dim_head": 16, "hidden_dim": 64, "latent_dim": 64,
+              "output_normalize": True}
+    config = NVEmbedConfig(text_config=text, latent_attention_config=latent, eos_token_id=0, bos_token_id=1)
+    NVEmbedModel(config).save_pretrained(str(out_dir), safe_serialization=True)
+    _write_preset(out_dir, "nv-embed")
+    return out_dir
+
+
 # Name -> builder(out_dir, texts, seed) returning the model dir inside out_dir.
 TINY_MODELS = {"tiny-bert": build_tiny_bert, "tiny-qwen3": build_tiny_qwen3, "tiny-llara": build_tiny_llara,
-               "tiny-repllama": build_tiny_repllama, "tiny-bge-en-icl": build_tiny_bge_en_icl}
+               "tiny-repllama": build_tiny_repllama, "tiny-bge-en-icl": build_tiny_bge_en_icl,
+               "tiny-nv-embed": build_tiny_nv_embed}

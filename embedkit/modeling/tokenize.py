@@ -48,6 +48,15 @@ def tokenize(tokenizer, texts: Sequence[str], max_len: int, instruction: str = "
     return features
 
 
+def instruction_tokens(tokenizer, instruction: str) -> int:
+    """How many leading tokens of a text NV-Embed leaves out of its pooling for ``instruction``: the length of the
+    prefix tokenised alone, without special tokens (``len(tokenizer.tokenize(instruction))``), masked from the
+    first position on. With a BOS-adding tokenizer that covers BOS and the prefix but the prefix's last token,
+    which for NV-Embed's prompt is the trailing space the text's first word absorbs when tokenised together."""
+    prefix, _ = split_template(instruction)
+    return len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
+
+
 def _extend(feature: dict[str, list[int]], keys: list[str], ids: list[int]) -> None:
     """Append ``ids``; token types continue the last segment's."""
     for key in keys:

@@ -58,14 +58,30 @@ def tokenize_settings(config: TrainConfig, append_eos: bool = False) -> Tokenize
 
 
 def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[int], None] = lambda n: None,
-                       append_eos: bool = False) -> TrainingData:
+                       append_eos: bool = False, masked_query_tokens: int | None = None) -> TrainingData:
     """Every source of ``config.train_data``, tokenised (from the cache when it can be) as the model's spec says
-    (``append_eos``: EmbedderSpec.appends_eos)."""
+    (``append_eos``: EmbedderSpec.appends_eos).
+
+    ``masked_query_tokens``: the model leaves that many leading query tokens (the recipe's instruction) out of the
+    pooling (NV-Embed's mask_instruction); an example ``prompt`` of another token count is refused, since the
+    pooling would cut it at the recipe instruction's length."""
     if not config.train_data:
         raise UserError("train_data is not set: give a training JSONL file or directory, or a BEIR directory")
     path = Path(config.train_data)
     settings = tokenize_settings(config, append_eos)
     subsample = {"max_examples": config.max_example_num_per_dataset, "seed": config.seed}
+    check = None
+    if masked_query_tokens is not None:
+        subsample["masked_query_tokens"] = masked_query_tokens  # a checked tokenisation is cached on its own
+
+        def check(prompt: str, where: Path) -> None:
+            from embedkit.modeling.tokenize import instruction_tokens
+
+            found = instruction_tokens(tokenizer, prompt)
+            if found != masked_query_tokens:
+                raise UserError(f"an example's prompt takes {found} tokens where the recipe's query instruction "
+                                f"takes {masked_query_tokens}: this model leaves the instruction out of its pooling "
+                                f"(mask_instruction) by the recipe instruction's length. Prompt: {prompt!r}", where)
     parts, sources = [], []
     if detect_format(path) == "train-jsonl":
         for file in train_jsonl_files(path):
@@ -74,6 +90,7 @@ def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[in
             def build(file=file) -> TokenizedExamples:
                 examples = list(iter_train_jsonl(file, max_example_num_per_dataset=config.max_example_num_per_dataset,
                                                  seed=config.seed))
+                _check_prompts(examples, check, file)
                 return tokenize_examples(examples, tokenizer, settings, on_progress=on_progress)
 
             tokens, hit = cached(cache_key(hashes, tokenizer, settings, subsample), build, {"sources": hashes},
@@ -94,6 +111,7 @@ def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[in
             if keep is not None:
                 examples = [ex for i, ex in enumerate(examples) if i in keep]
             corpus = [passage_text(doc) for doc in data.corpus.values()]
+            _check_prompts(examples, check, path)
             return tokenize_examples(examples, tokenizer, settings, corpus=corpus, fill_from_corpus=fill_from_corpus,
                                      on_progress=on_progress)
 
@@ -106,6 +124,12 @@ def load_training_data(config: TrainConfig, tokenizer, on_progress: Callable[[in
     if len(tokens) == 0:
         raise UserError("no training examples", path)
     return TrainingData(tokens, sources)
+
+
+def _check_prompts(examples, check, where: Path) -> None:
+    if check is not None:
+        for prompt in {ex.prompt for ex in examples if ex.prompt is not None}:
+            check(prompt, where)
 
 
 class TrainDataset:

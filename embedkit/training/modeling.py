@@ -21,7 +21,7 @@ from paddle import nn
 from embedkit.config import TrainConfig
 from embedkit.errors import UserError
 from embedkit.losses import LossInputs, build_loss
-from embedkit.modeling.embedder import Embedder, resolve_spec, tower_dirs
+from embedkit.modeling.embedder import Embedder, instruction_token_counts, resolve_spec, tower_dirs
 from embedkit.modeling.loading import load_backbone, load_tokenizer
 from embedkit.modeling.lora import apply_lora
 from embedkit.modeling.spec import EmbedderSpec
@@ -90,7 +90,7 @@ def load_embedder_for_training(base_dir: Path, config: TrainConfig, base_referen
         wrapped = {side: apply_lora(bb, lora.r, lora.alpha, lora.dropout, lora.target_modules, str(d))
                    if bb is not None else None for side, (bb, d) in towers.items()}
         query, passage = wrapped["query"], wrapped["passage"]
-    embedder = Embedder(query, spec, passage)
+    embedder = Embedder(query, spec, passage, instruction_token_counts(tokenizer, spec))
     if config.fine_tune_type == "bitfit":
         freeze_all_but_biases(embedder)
     return embedder, tokenizer
@@ -105,12 +105,16 @@ def enable_flash_attention(backbone: nn.Layer) -> bool:
     """
     from embedkit import console
 
-    source = inspect.getsource(sys.modules[type(backbone).__module__])
-    if "use_flash_attention" not in source:
+    # The backbone, or the PaddleNLP model inside it whose config its attention reads (NV-Embed's Mistral,
+    # under embedding_model, whose attention mask is bidirectional, so flash attention stays non-causal).
+    models = [layer for layer in [backbone, *backbone.sublayers()] if getattr(layer, "config", None) is not None]
+    readers = [m for m in models if "use_flash_attention" in inspect.getsource(sys.modules[type(m).__module__])]
+    if not readers:
         console.get().info(f"[yellow]use_flash_attention is ignored: {type(backbone).__name__} has no flash-attention "
                            "path in PaddleNLP (decoder LLMs such as LLaMA, Qwen2 and Mistral do)[/]")
         return False
-    backbone.config.use_flash_attention = True
+    for model in readers:
+        model.config.use_flash_attention = True
     return True
 
 

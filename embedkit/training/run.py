@@ -132,7 +132,8 @@ def train(config: TrainConfig, *, overwrite: bool = False, out: Optional[Output]
 
     with _main_process_first(world, is_main), _LazyProgress(out, "tokenise") as progress:
         # other ranks then read rank 0's cache
-        data = load_training_data(config, tokenizer, progress.advance, append_eos=embedder.spec.appends_eos())
+        data = load_training_data(config, tokenizer, progress.advance, append_eos=embedder.spec.appends_eos(),
+                                  masked_query_tokens=embedder.masked_tokens.get("query"))
     cached = all(s.cache_hit for s in data.sources)
     out.info(f"Training data: {len(data.tokens):,} examples, {len(data.tokens.passage_tokens):,} passages"
              + (" (tokenised earlier, from the cache)" if cached else ""))

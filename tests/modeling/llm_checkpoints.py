@@ -171,3 +171,98 @@ def merged_llama(base_dir: Path, pairs, scale: float):
         for name, (a, b) in pairs.items():
             modules[name].weight += scale * (b @ a)
     return model
+
+
+# NV-Embed-v1's latent block, shrunk: 16 latents, 4 cross-attention heads of 32, on the 64-wide backbone.
+NV_EMBED_LATENT = {"model_type": "latent_attention", "num_latents_value": 16, "num_cross_heads": 4,
+                   "output_normalize": True, "hidden_dim": 64, "latent_dim": 64, "cross_dim_head": 32}
+
+
+def nv_embed_latent_weights(latent: dict, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random ``latent_attention_model.*`` weights in the published checkpoint's names and torch layout
+    (Linear weights [out, in]); LayerNorms away from 1/0 so a wrong one shows."""
+    rng = np.random.default_rng(seed)
+    dim, inner, mult = latent["latent_dim"], latent["num_cross_heads"] * latent["cross_dim_head"], 4
+
+    def normal(*shape, scale=0.1):
+        return (rng.normal(size=shape) * scale).astype("float32")
+
+    prefix = "latent_attention_model."
+    return {f"{prefix}{name}": value for name, value in {
+        "latents": normal(latent["num_latents_value"], dim, scale=1.0),
+        "cross_attend_blocks.0.norm.weight": rng.uniform(0.5, 1.5, dim).astype("float32"),
+        "cross_attend_blocks.0.norm.bias": normal(dim),
+        "cross_attend_blocks.0.norm_context.weight": rng.uniform(0.5, 1.5, latent["hidden_dim"]).astype("float32"),
+        "cross_attend_blocks.0.norm_context.bias": normal(latent["hidden_dim"]),
+        "cross_attend_blocks.0.fn.to_q.weight": normal(inner, dim, scale=0.3),
+        "cross_attend_blocks.0.fn.to_kv.weight": normal(2 * inner, latent["hidden_dim"], scale=0.3),
+        "cross_attend_blocks.0.fn.to_out.weight": normal(dim, inner),
+        "cross_attend_blocks.1.norm.weight": rng.uniform(0.5, 1.5, dim).astype("float32"),
+        "cross_attend_blocks.1.norm.bias": normal(dim),
+        "cross_attend_blocks.1.fn.net.0.weight": normal(dim * mult * 2, dim),
+        "cross_attend_blocks.1.fn.net.0.bias": normal(dim * mult * 2),
+        "cross_attend_blocks.1.fn.net.2.weight": normal(dim, dim * mult),
+        "cross_attend_blocks.1.fn.net.2.bias": normal(dim),
+    }.items()}
+
+
+def save_hf_nv_embed(out_dir: Path, seed: int = 0) -> Path:
+    """A tiny NV-Embed-v1 in the published layout: ``config.json`` (model_type nvembed, a ``bidir_mistral``
+    ``text_config`` with 4 query heads sharing 2 key/value heads and an explicit head_dim, a
+    ``latent_attention_config``), one torch-format safetensors file of ``embedding_model.*`` (a transformers
+    MistralModel's weights) and ``latent_attention_model.*``, and a BOS-prepending LLaMA-class tokenizer."""
+    import transformers
+    from safetensors.numpy import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vocab = build_byte_bpe_tokenizer(out_dir, demo_texts(), "LlamaTokenizer", **LLAMA_SPECIAL)
+    torch.manual_seed(seed)
+    text = transformers.MistralConfig(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                      max_position_embeddings=512, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                                      bos_token_id=1, eos_token_id=0, pad_token_id=None)
+    mistral = transformers.MistralModel(text).eval()
+    with torch.no_grad():
+        for name, param in mistral.named_parameters():
+            if "norm" in name:
+                param.uniform_(0.5, 1.5)
+    state = {f"embedding_model.{k}": v.numpy() for k, v in mistral.state_dict().items()}
+    state.update(nv_embed_latent_weights(NV_EMBED_LATENT, seed))
+    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    text_config = {**text.to_dict(), "model_type": "bidir_mistral", "architectures": ["MistralModel"],
+                   "_name_or_path": "nvidia/NV-Embed-v1"}
+    (out_dir / "config.json").write_text(json.dumps({
+        "_name_or_path": "nvidia/NV-Embed-v1", "add_eos": True, "add_pad_token": True,
+        "architectures": ["NVEmbedModel"],
+        "auto_map": {"AutoConfig": "configuration_nvembed.NVEmbedConfig", "AutoModel": "modeling_nvembed.NVEmbedModel"},
+        "hidden_size": 64, "is_mask_instruction": True, "latent_attention_config": NV_EMBED_LATENT,
+        "mask_type": "b", "model_type": "nvembed", "padding_side": "right", "text_config": text_config,
+        "torch_dtype": "float32", "transformers_version": transformers.__version__}, indent=2))
+    return out_dir
+
+
+def bidirectional_mistral_states(model_dir: Path, token_lists: list[list[int]], pad_id: int, causal: bool = False):
+    """(last hidden states as numpy, mask) of a right-padded batch through transformers' MistralModel holding
+    the checkpoint's ``embedding_model.*`` weights, run with a non-causal mask (padded keys masked), as NV-Embed's
+    BidirectionalMistralModel runs it."""
+    import transformers
+    from safetensors.numpy import load_file
+
+    config = json.loads((model_dir / "config.json").read_text())["text_config"]
+    config = transformers.MistralConfig(**{k: v for k, v in config.items() if k not in ("model_type", "architectures")})
+    config._attn_implementation = "eager"
+    model = transformers.MistralModel(config).eval()
+    state = {k.removeprefix("embedding_model."): torch.from_numpy(v)
+             for k, v in load_file(str(model_dir / "model.safetensors")).items() if k.startswith("embedding_model.")}
+    model.load_state_dict(state, strict=True)
+    for layer in model.layers:
+        layer.self_attn.is_causal = False
+    ids, mask = padded(token_lists, pad_id, "right")
+    additive = torch.zeros(mask.shape[0], 1, mask.shape[1], mask.shape[1])
+    hidden_keys = mask[:, None, None, :] == 0
+    if causal:  # the ordinary decoder, for tests that show the difference
+        hidden_keys = hidden_keys | ~torch.ones(mask.shape[1], mask.shape[1], dtype=torch.bool).tril()
+    additive = additive.masked_fill(hidden_keys, torch.finfo(torch.float32).min)
+    with torch.no_grad():
+        hidden = model(input_ids=ids, attention_mask=additive).last_hidden_state
+    return hidden.numpy(), mask.numpy()

@@ -26,6 +26,7 @@ from embedkit.modeling.architectures import (
 )
 from embedkit.modeling.loading import load_backbone
 from embedkit.modeling.lora import apply_lora
+from embedkit.modeling.nv_embed import NVEmbedConfig, NVEmbedModel
 from embedkit.modeling.qwen3 import Qwen3Config, Qwen3Model
 
 LAYERS = 3
@@ -55,6 +56,10 @@ FAMILIES = [
     Family("Qwen2", T.Qwen2Config, T.Qwen2Model, _DECODER, _GROUPED_KV_HEADS),
     # embedkit's own Paddle Qwen3; head_dim 16 is not hidden/heads (8), as in the real Qwen3 models.
     Family("Qwen3", Qwen3Config, Qwen3Model, _DECODER, {**_GROUPED_KV_HEADS, "head_dim": 16}),
+    # A bidirectional Mistral under embedding_model, the latent-attention pooling block beside it (not adapted).
+    Family("NV-Embed", NVEmbedConfig, NVEmbedModel, _DECODER,
+           {**_GROUPED_KV_HEADS, "latent_attention_config": {"num_latents_value": 8, "num_cross_heads": 2,
+                                                             "cross_dim_head": 16}}),
 ]
 BY_NAME = {family.name: family for family in FAMILIES}
 
@@ -160,9 +165,21 @@ def test_hidden_states_are_the_embeddings_output_then_each_layers_output(name, t
     np.testing.assert_allclose(states[-1].numpy(), last.numpy(), atol=1e-6)
     # The last state is the last layer's output, after the final norm where the family has one.
     final_norm = architecture_of(backbone).final_norm
-    after_last = getattr(backbone, final_norm)(seen_outputs[-1]) if final_norm else seen_outputs[-1]
+    after_last = _sublayer(backbone, final_norm)(seen_outputs[-1]) if final_norm else seen_outputs[-1]
     np.testing.assert_allclose(states[-1].numpy(), after_last.numpy(), atol=1e-6)
     np.testing.assert_allclose(hidden_states(backbone, ids, mask)[2].numpy(), states[2].numpy(), atol=1e-6)
+
+
+def _sublayer(backbone, path: str):
+    for attribute in path.split("."):
+        backbone = getattr(backbone, attribute)
+    return backbone
+
+
+def _saved_layer_count(model_dir) -> int:
+    """num_hidden_layers as config.json holds it (NV-Embed: in its text_config)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    return config.get("text_config", config)["num_hidden_layers"]
 
 
 def _adapted_by(patterns, backbone) -> dict[str, nn.Layer]:
@@ -182,7 +199,11 @@ def test_lora_targets_are_linear_projections_and_each_matches_one(name, tiny_dir
 
     lora = apply_lora(backbone, 4, 8, 0.0, None, str(tiny_dir(name)))
     trainable = {n.rsplit(".lora_", 1)[0] for n, p in lora.named_parameters() if not p.stop_gradient}
-    assert trainable == {f"model.{n}" for n in adapted}
+    # Besides the adapters, what the family trains in full (NV-Embed's latent block).
+    in_full = {n for n, _ in backbone.named_parameters()
+               if any(re.fullmatch(p, n) for p in architecture_of(backbone).lora_trainable)}
+    assert trainable == {f"model.{n}" for n in set(adapted) | in_full}
+    assert bool(in_full) == (name == "NV-Embed")
 
 
 def test_lora_targets_cover_paddlenlps_fused_decoder_projections():
@@ -216,7 +237,7 @@ def test_keep_layers_saves_renumbered_weights_and_config_that_reload(name, tiny_
     reloaded = load_backbone(tmp_path / "pruned")
 
     assert reloaded.config.num_hidden_layers == 2 and len(layer_list(reloaded)) == 2
-    assert json.loads((tmp_path / "pruned" / "config.json").read_text())["num_hidden_layers"] == 2
+    assert _saved_layer_count(tmp_path / "pruned") == 2
     assert len(layer_list(original)) == LAYERS  # the original is left as it was
     old, new = original.state_dict(), reloaded.state_dict()
     expected = _renumbered_by_hand(old, architecture_of(original).layer_key_prefix, removed=1, num_layers=LAYERS)

@@ -14,7 +14,7 @@ from tests.conftest import DEMO_DATA
 
 @pytest.mark.parametrize("text, line, message", [
     ('{\n  "pooling": "cls",\n  "query_max_len": "64"\n}', 3, "query_max_len: expected int, got '64'"),
-    ('{\n  "normalized": true,\n  "pooling": "max"\n}', 3, "pooling: expected one of 'cls', 'mean', 'last', 'last_8', got 'max'"),
+    ('{\n  "normalized": true,\n  "pooling": "max"\n}', 3, "pooling: expected one of 'cls', 'mean', 'last', 'last_8', 'latent_attention', got 'max'"),
     ('{\n  "normalized": true,\n  "normalised": true\n}', 3, "unknown key 'normalised' (did you mean 'normalized'?)"),
     ('{\n  "padding_side": "left",\n  "matryoshka_dims": [\n    64,\n    0\n  ]\n}', 3,
      "matryoshka_dims[1]: must be positive, got 0"),
@@ -41,7 +41,7 @@ def test_a_saved_spec_reads_back_equal_with_choices_as_enums(tmp_path):
 def test_updated_checks_the_changes():
     spec = EmbedderSpec()
     assert spec.updated(pooling="cls").pooling is Pooling.CLS and spec.pooling is Pooling.MEAN
-    with pytest.raises(UserError, match="pooling: expected one of 'cls', 'mean', 'last', 'last_8', got 'max'"):
+    with pytest.raises(UserError, match="pooling: expected one of 'cls', 'mean', 'last', 'last_8', 'latent_attention', got 'max'"):
         spec.updated(pooling="max")
 
 

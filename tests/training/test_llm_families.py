@@ -18,7 +18,7 @@ from tests.conftest import DEMO_DATA, REPO
 
 # recipe -> the preset its spec must end up with (prompts, pooling, padding side, EOS)
 RECIPES = {"tiny-qwen3-embedding": "qwen3-embedding", "tiny-repllama": "repllama", "tiny-llara": "llara",
-           "tiny-bge-en-icl": "bge-en-icl"}
+           "tiny-bge-en-icl": "bge-en-icl", "tiny-nv-embed": "nv-embed"}
 
 
 def _recipe(name: str, run: Path) -> TrainConfig:
@@ -29,7 +29,8 @@ def _recipe(name: str, run: Path) -> TrainConfig:
 
 
 def _merged_by_hand(run: Path) -> dict[str, np.ndarray]:
-    """Base weights + scaling * A @ B for every adapted Linear, from the adapter files alone."""
+    """Base weights + scaling * A @ B for every adapted Linear, and the parameters trained in full (NV-Embed's
+    latent block) as the adapter file holds them, from the adapter files alone."""
     lora_config = json.loads((run / "lora_config.json").read_text())
     weights = {k: v.numpy() for k, v in load_backbone(lora_config["base_model_name_or_path"]).state_dict().items()}
     adapter = paddle.load(str(run / "lora_model_state.pdparams"))
@@ -38,6 +39,8 @@ def _merged_by_hand(run: Path) -> dict[str, np.ndarray]:
         module = key.removesuffix(".lora_A")
         weights[f"{module}.weight"] = weights[f"{module}.weight"] + scale * (
             adapter[key].numpy() @ adapter[f"{module}.lora_B"].numpy())
+    for key in [k for k in adapter if ".lora_" not in k]:
+        weights[key] = adapter[key].numpy()
     return weights
 
 
@@ -67,10 +70,36 @@ def test_tiny_family_recipe_trains_merges_exactly_and_its_saved_model_evaluates(
 
 @pytest.mark.parametrize("name, preset", [*RECIPES.items(), ("qwen3-embedding-lora", "qwen3-embedding"),
                                           ("repllama-lora", "repllama"), ("llara-lora", "llara"),
-                                          ("bge-en-icl-lora", "bge-en-icl")])
+                                          ("bge-en-icl-lora", "bge-en-icl"), ("nv-embed-lora", "nv-embed")])
 def test_family_recipes_use_their_presets_prompts_and_pooling(name, preset):
     config = load_recipe(REPO / "recipes" / f"{name}.yaml", TrainConfig)
     expected = preset_fields(preset)
     assert config.query_instruction_for_retrieval == expected["query_instruction"]
     assert (config.passage_instruction_for_retrieval or "") == expected["passage_instruction"]
     assert config.sentence_pooling_method == expected["pooling"]
+
+
+def test_an_example_prompt_the_instruction_mask_would_cut_is_refused(tmp_path):
+    """NV-Embed leaves the recipe instruction's token count out of the pooling: an example prompt of another
+    length would be pooled from the wrong position, so it is refused, naming the file; one of the same length
+    tokenises."""
+    from embedkit.errors import UserError
+    from embedkit.modeling.embedder import instruction_token_counts, resolve_spec
+    from embedkit.modeling.loading import load_tokenizer
+    from embedkit.modeling.tiny import build_tiny_nv_embed
+    from embedkit.training.dataset import load_training_data
+
+    model_dir = build_tiny_nv_embed(tmp_path / "nv", ["cells need energy", "vaccines train the immune system"])
+    tokenizer = load_tokenizer(model_dir)
+    config = _recipe("tiny-nv-embed", tmp_path / "run")
+    spec = resolve_spec(model_dir, {"query_instruction": config.query_instruction_for_retrieval})
+    masked = instruction_token_counts(tokenizer, spec)["query"]
+    data = tmp_path / "train.jsonl"
+    row = {"query": "what do cells need", "pos": ["energy"], "neg": ["nothing"]}
+    data.write_text(json.dumps({**row, "prompt": "Instruct: x\nQuery: "}) + "\n")
+    config.train_data = str(data)
+    with pytest.raises(UserError, match="prompt takes .* tokens where the recipe's query instruction") as err:
+        load_training_data(config, tokenizer, masked_query_tokens=masked)
+    assert err.value.path == str(data)
+    data.write_text(json.dumps({**row, "prompt": config.query_instruction_for_retrieval}) + "\n")
+    assert len(load_training_data(config, tokenizer, masked_query_tokens=masked).tokens) == 1
