@@ -1,4 +1,4 @@
-"""embedkit: train, evaluate, benchmark, prune, export and serve text-embedding models on PaddlePaddle."""
+"""embedkit: train, evaluate, benchmark, prune, quantize, export and serve text-embedding models on PaddlePaddle."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("load", "evaluate", "train")
+_API = ("load", "evaluate", "train", "quantize")
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,7 @@
 
     report = embedkit.evaluate("runs/demo", "demo/scifact-mini")
     result = embedkit.train("recipes/demo.yaml", model_name_or_path="tiny-bert")
+    quantized = embedkit.quantize("runs/demo", "int8", "runs/demo-int8", calibration="demo/scifact-mini")
 
 Paddle is imported on first use, not by ``import embedkit``.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 if TYPE_CHECKING:
+    from embedkit.compression.quant_report import QuantizeResult
     from embedkit.config import TrainConfig
     from embedkit.evaluation import EvalReport
     from embedkit.inference import Encoder
@@ -71,6 +73,20 @@ def train(recipe: Union[PathLike, TrainConfig, None] = None, *, overrides: Seque
         config = load_recipe(recipe, TrainConfig) if recipe is not None else TrainConfig()
     config = apply_overrides(config, [*overrides, *(_assignment(k, v) for k, v in settings.items())])
     return run(config, overwrite=overwrite)
+
+
+def quantize(model: PathLike, quant_type: str, output: PathLike, *, engine: str = "auto", group_size: int = 128,
+             calibration: Optional[PathLike] = None, calibration_samples: int = 300,
+             eval_data: Optional[PathLike] = None, split: str = "test") -> QuantizeResult:
+    """What ``embedkit quantize`` does: an int8 or weight-only int8/int4 serving dir of ``model`` in ``output``
+    (``embedkit.load(output)`` runs it), with the cost table when ``eval_data`` is given."""
+    from embedkit.compression.quantization import QuantizeRequest
+    from embedkit.compression.quantization import quantize as run
+
+    return run(QuantizeRequest(model=Path(model), output=Path(output), quant_type=quant_type, engine=engine,
+                               group_size=group_size, calibration=Path(calibration) if calibration else None,
+                               calibration_samples=calibration_samples,
+                               eval_data=Path(eval_data) if eval_data else None, split=split, show_progress=False))
 
 
 def _assignment(key: str, value: Any) -> str:

@@ -195,3 +195,24 @@ def test_a_paddle_weight_only_model_is_refused_on_a_cpu_build(quant_models):
     spec.save(model)
     with pytest.raises(UserError, match="needs a CUDA GPU"):
         embedkit.load(model, engine="paddle").encode_passages(["x"])
+
+
+def test_mteb_runs_on_a_quantized_model_offline(quant_models, run_cli, tmp_path, monkeypatch):
+    from prune_support import DEMO_DATA
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    args = ("eval", quant_models["bert"], "--data", DEMO_DATA, "--quant-type", "weight_only_int8", "--json")
+    ours = run_cli(*args)
+    assert ours.exit_code == 0, ours.stderr
+    result = run_cli(*args, "--mteb", "SciFact", "--output", tmp_path / "mteb")
+    assert result.exit_code == 0, result.stderr
+    (task,) = json.loads(result.stdout)["tasks"]
+    want = json.loads(ours.stdout)["datasets"][0]["metrics"]["ndcg_at_10"]
+    assert task["scores"]["ndcg_at_10"] == pytest.approx(want, abs=2e-5)
+
+
+def test_the_python_api_quantizes_like_the_command(quant_models, tmp_path):
+    result = embedkit.quantize(quant_models["bert"], "weight_only_int4", tmp_path / "api", group_size=64)
+    assert result.quantization["group_size"] == 64 and Path(result.output) == (tmp_path / "api").resolve()
+    assert embedkit.load(result.output).encode_queries(["a claim"]).shape == (1, 64)
