@@ -13,9 +13,8 @@ Replaced, for LLaMA and Qwen2 (the same layout: states [B, T, heads, D]):
 
 - ``repeat_kv`` (module function): the same tile, reshaped with the batch and length dims copied (0);
 - ``apply_rotary_pos_emb`` (module function): the same rotation at PaddleNLP's default positions, 0..T-1 per row
-  whatever the padding, gathered from the cos/sin cache by ``paddle.arange(paddle.shape(q)[1])``. The exported
-  layer never passes ``position_ids``, so the defaults are the only positions a graph runs at;
-- the rotary embedding's ``seq_len`` slice of its cache: the whole cache (positions index it anyway);
+  whatever the padding, gathered by ``paddle.arange(paddle.shape(q)[1])`` from one cos/sin table shared by the
+  layers (each layer's rotary embedding, which sliced its cache by ``kv_seq_len``, returns nothing meanwhile);
 - the attention's ``attn_func`` (PaddleNLP's non-flash ``scaled_dot_product_attention``): the same scaling,
   matmuls, additive mask and float32 softmax, without reshapes to Python-int shapes;
 - the model's ``_prepare_decoder_attention_mask``: the same additive [B, 1, T, T] mask (causal, padded keys
@@ -96,16 +95,27 @@ def _swiglu(x, y=None):
     return F.silu(x) * y
 
 
-def _rotary_at_default_positions(q, k, cos, sin, position_ids):
-    """PaddleNLP's ``apply_rotary_pos_emb`` of [B, T, heads, D] states at its default positions, 0..T-1 per row.
+def _rotary_at_default_positions(rotary):
+    """PaddleNLP's ``apply_rotary_pos_emb`` for [B, T, heads, D] states at its default positions, 0..T-1 per row.
 
-    Traced, the model's default ``position_ids`` (``paddle.arange(seq_length)`` of a Python int, -1) are empty,
-    so they are not used: the graph only ever runs at the default positions (the exported layer passes none).
+    The exported layer never passes ``position_ids``, so the defaults are the only positions a graph runs at.
+    cos and sin come from one table per model, the first half of ``rotary``'s cache (PaddleNLP's cache is
+    ``concat([freqs, freqs])``: both halves are equal), instead of every layer's own full cache: each would be a
+    constant of the graph, [max_position_embeddings, head_dim] floats twice per layer (Qwen2-1.5B: 3.7 GB).
     """
-    positions = paddle.arange(paddle.shape(q)[1], dtype="int64")
-    cos = paddle.gather(cos.squeeze(axis=[0, 2]), positions).unsqueeze([0, 2])  # [1, T, 1, D]
-    sin = paddle.gather(sin.squeeze(axis=[0, 2]), positions).unsqueeze([0, 2])
-    return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+    def apply_rotary_pos_emb(q, k, cos, sin, position_ids):
+        positions = paddle.arange(paddle.shape(q)[1], dtype="int64")
+
+        def at_positions(table):
+            rows = paddle.gather(table, positions)  # [T, D/2]
+            return paddle.concat([rows, rows], axis=-1).unsqueeze([0, 2]).astype(q.dtype)  # [1, T, 1, D]
+
+        # Buffers of ``rotary`` (set by `traceable`): a tensor the traced code reaches only through a closure has
+        # no place in the saved program (jit.save: KeyError 'eager_tmp_6').
+        cos, sin = at_positions(rotary.embedkit_cos_half), at_positions(rotary.embedkit_sin_half)
+        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+
+    return apply_rotary_pos_emb
 
 
 def _rotate_half(x):
@@ -113,13 +123,14 @@ def _rotate_half(x):
     return paddle.concat([-second, first], axis=-1)
 
 
-def _whole_cache(rotary_forward):
-    """A rotary embedding's forward returning its whole cos/sin cache, whatever ``seq_len`` (-1 when traced)."""
+def _no_cache(self, x, seq_len=None):
+    """A rotary embedding's forward while traced: nothing (`_rotary_at_default_positions` reads one shared table)."""
+    return None, None
 
-    def forward(self, x, seq_len=None):
-        return rotary_forward(self, x, seq_len=self.max_seq_len_cached)
 
-    return forward
+def _same_rotary(first, other) -> bool:
+    return (first.cos_cached.shape == other.cos_cached.shape
+            and bool((first.cos_cached == other.cos_cached).all()) and bool((first.sin_cached == other.sin_cached).all()))
 
 
 class _Patches:
@@ -127,6 +138,7 @@ class _Patches:
         self._undo = []
 
     def set(self, owner, name: str, value) -> None:
+        """``owner.name = value`` until `undo` (a Tensor set on a Layer becomes one of its buffers meanwhile)."""
         had = name in vars(owner)
         previous = vars(owner).get(name)
         setattr(owner, name, value)
@@ -148,22 +160,27 @@ def traceable(layer: paddle.nn.Layer) -> Iterator[None]:
     try:
         for module_name, (attention_class, mlp_class, model_class, reciprocal) in _FAMILIES.items():
             module = importlib.import_module(module_name)
-            found = False
+            rotaries = []
             for sublayer in layer.sublayers(include_self=True):
                 if type(sublayer).__name__ == attention_class and not getattr(sublayer, "fuse_attention_qkv", False):
                     patches.set(sublayer, "attn_func", _attention(module.scaled_dot_product_attention, reciprocal))
-                    rotary = sublayer.rotary_emb
-                    patches.set(rotary, "forward", types.MethodType(_whole_cache(type(rotary).forward), rotary))
-                    found = True
+                    rotaries.append(sublayer.rotary_emb)
+                    patches.set(sublayer.rotary_emb, "forward", types.MethodType(_no_cache, sublayer.rotary_emb))
                 elif type(sublayer).__name__ == mlp_class and getattr(sublayer, "fuse_swiglu", False):
                     patches.set(sublayer, "act_fn", _swiglu)  # Qwen2
                 elif type(sublayer).__name__ == model_class:
                     patches.set(sublayer, "_prepare_decoder_attention_mask", _decoder_mask)
-            if found:
-                patches.set(module, "repeat_kv", _repeat_kv)
-                if hasattr(module, "swiglu"):  # LLaMA's MLP calls the module's
-                    patches.set(module, "swiglu", _swiglu)
-                patches.set(module, "apply_rotary_pos_emb", _rotary_at_default_positions)
+            if not rotaries:
+                continue
+            if not all(_same_rotary(rotaries[0], other) for other in rotaries[1:]):
+                raise NotImplementedError("the exported layer's rotary embeddings differ (towers of other configs)")
+            patches.set(module, "repeat_kv", _repeat_kv)
+            first, half = rotaries[0], rotaries[0].cos_cached.shape[-1] // 2
+            patches.set(first, "embedkit_cos_half", first.cos_cached[0, :, 0, :half].astype("float32"))  # [P, D/2]
+            patches.set(first, "embedkit_sin_half", first.sin_cached[0, :, 0, :half].astype("float32"))
+            patches.set(module, "apply_rotary_pos_emb", _rotary_at_default_positions(first))
+            if hasattr(module, "swiglu"):  # LLaMA's MLP calls the module's
+                patches.set(module, "swiglu", _swiglu)
         yield
     finally:
         patches.undo()
