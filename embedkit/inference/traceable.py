@@ -22,6 +22,10 @@ Replaced, for LLaMA and Qwen2 (the same layout: states [B, T, heads, D]):
 - the fused ``swiglu`` (LLaMA's module function, Qwen2's MLP ``act_fn``): ``silu(x) * y``, since paddle2onnx has
   no converter for the fused op.
 
+The module functions (``repeat_kv``, ``apply_rotary_pos_emb``, LLaMA's ``swiglu``) are replaced process-wide while
+an export is traced (a second or so for a tiny model): a dygraph forward of another LLaMA or Qwen2 running in
+another thread at that moment would use them, and the shared rotary table of the model being exported.
+
 Anything else (flash attention, sequence or tensor parallelism, ALiBi, a KV cache, fused QKV) keeps PaddleNLP's
 code, and an export that then fails to trace is refused as before (ExportUnsupportedError; `auto` uses dygraph).
 Mistral's attention computes its shapes inline in ``MistralAttention.forward``: making it traceable means
