@@ -266,13 +266,15 @@ def save_inference_model(embedder, side: str, names: list[str], prefix: Path, mo
     import paddle
 
     from embedkit.inference.layer import SideEmbedding
+    from embedkit.inference.traceable import traceable
 
     layer = SideEmbedding(embedder, side)
     layer.eval()
     spec = [{name: paddle.static.InputSpec([None, None], "int64", name) for name in names}]
     try:
-        static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
-        paddle.jit.save(static, str(prefix))
+        with traceable(layer):  # the trace runs in jit.save
+            static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+            paddle.jit.save(static, str(prefix))
     except Exception as exc:  # noqa: BLE001  (the tracer raises whatever the model's Python code raises)
         first_line = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         reason = next((line.strip() for line in reversed(str(exc).splitlines()) if "Error:" in line), first_line)

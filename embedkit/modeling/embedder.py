@@ -49,9 +49,9 @@ class Embedder(nn.Layer):
 
     def embed(self, inputs: dict[str, paddle.Tensor], side: Side, normalized: Optional[bool] = None) -> paddle.Tensor:
         model_inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        # One expression, as before NV-Embed: calling the backbone through a local name changes what
-        # paddle.jit.to_static converts (a tiny LLaMA then traced, where the export code and its tests expect
-        # PaddleNLP's decoders not to and `auto` to fall back to dygraph).
+        # One expression, as before NV-Embed: how the backbone is called changes what paddle.jit.to_static
+        # converts (through a local name, a tiny LLaMA once traced without embedkit.inference.traceable). The
+        # decoder export tests (tests/inference/test_decoder_models.py) say which families export.
         outputs = self.backbone(side)(**model_inputs, return_dict=True)
         pooled = pool(outputs.last_hidden_state, inputs["attention_mask"], self.spec.pooling,
                       block=pooling_block(self.backbone(side), self.spec.pooling),

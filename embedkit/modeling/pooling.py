@@ -8,7 +8,8 @@ Every pooling finds real tokens through ``attention_mask`` alone, so right and l
 vectors. ``skip`` leading real tokens (an instruction prefix, NV-Embed's ``is_mask_instruction``) can be left
 out of the mean-based poolings (`pool_mask`). Positions are picked with arithmetic and one-hot sums rather than ``hidden[batch, index]``: advanced
 indexing exports through a broadcast_tensors op that paddle2onnx cannot convert (it aborts); masks and sums are
-exact and export to Mul/ReduceSum.
+exact and export to Mul/ReduceSum. Lengths come from ``paddle.shape`` (a tensor), not ``.shape``: paddle.jit does not
+convert the closure `last_k_pool` returns, and there ``.shape[1]`` of a traced tensor is -1 (an empty arange).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ PoolFunction = Callable[[paddle.Tensor, paddle.Tensor], paddle.Tensor]
 
 def _positions(attention_mask: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor]:
     """(positions [1, T], real [B, T] as int64 0/1)."""
-    positions = paddle.arange(attention_mask.shape[1], dtype="int64").unsqueeze(0)
+    positions = paddle.arange(paddle.shape(attention_mask)[1], dtype="int64").unsqueeze(0)
     return positions, (attention_mask > 0).astype("int64")
 
 
@@ -44,7 +45,7 @@ def _masked_mean(hidden: paddle.Tensor, weights: paddle.Tensor) -> paddle.Tensor
 
 
 def _at(hidden: paddle.Tensor, index: paddle.Tensor) -> paddle.Tensor:
-    positions = paddle.arange(hidden.shape[1], dtype="int64").unsqueeze(0)
+    positions = paddle.arange(paddle.shape(hidden)[1], dtype="int64").unsqueeze(0)
     pick = (positions == index.unsqueeze(-1)).astype(hidden.dtype)
     return (hidden * pick.unsqueeze(-1)).sum(axis=1)
 
@@ -52,7 +53,7 @@ def _at(hidden: paddle.Tensor, index: paddle.Tensor) -> paddle.Tensor:
 def cls_pool(hidden: paddle.Tensor, attention_mask: paddle.Tensor) -> paddle.Tensor:
     """The first real token (the first 1 in the mask, so left padding works too)."""
     positions, real = _positions(attention_mask)
-    seq_len = attention_mask.shape[1]
+    seq_len = paddle.shape(attention_mask)[1]
     return _at(hidden, seq_len - (real * (seq_len - positions)).max(axis=1))
 
 

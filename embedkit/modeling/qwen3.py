@@ -98,12 +98,25 @@ class Qwen3Attention(nn.Layer):
         k = heads(self.k_proj(hidden), self.kv_heads, self.k_norm)
         v = heads(self.v_proj(hidden), self.kv_heads)
         q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
-        groups = self.heads // self.kv_heads  # query heads per key/value head, consecutive
-        k, v = k.repeat_interleave(groups, axis=1), v.repeat_interleave(groups, axis=1)
+        k, v = self._repeat_kv(k), self._repeat_kv(v)
         scores = paddle.matmul(q, k, transpose_y=True).astype("float32") * self.head_dim ** -0.5 + mask
         probs = F.dropout(F.softmax(scores, axis=-1).astype(q.dtype), self.dropout, training=self.training)
         out = paddle.matmul(probs, v).transpose([0, 2, 1, 3]).reshape([0, 0, self.heads * self.head_dim])
         return self.o_proj(out)
+
+
+    def _repeat_kv(self, states):
+        """[B, kv_heads, T, D] -> [B, heads, T, D], each key/value head serving its consecutive query heads.
+
+        The same copies as ``repeat_interleave(groups, axis=1)``, written as tile and reshape: paddle2onnx 2.1
+        converts repeat_interleave on a traced [B, kv, T, D] into a Tile over the wrong axis (keys came out
+        [B, heads, groups * T, D], and ONNX Runtime failed on the mask add: "broadcast ... 128 by 256").
+        """
+        groups = self.heads // self.kv_heads  # query heads per key/value head, consecutive
+        if groups == 1:
+            return states
+        tiled = states.unsqueeze(2).tile([1, 1, groups, 1, 1])  # [B, kv, groups, T, D]
+        return tiled.reshape([0, self.heads, -1, self.head_dim])
 
 
 class Qwen3MLP(nn.Layer):
@@ -150,6 +163,14 @@ class Qwen3Model(Qwen3PretrainedModel):
         self.layers = nn.LayerList([Qwen3DecoderLayer(config) for _ in range(config.num_hidden_layers)])
         self.norm = Qwen3RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.enable_recompute = False  # PaddleNLP's Trainer sets it under `recompute: true`
+        # cos and sin of every position's rotary angles, [max_position_embeddings, head_dim / 2] float32, looked
+        # up by position. Computed here rather than per forward so an exported graph holds them as constants: in
+        # the graph, a bf16 engine (OpenVINO) computed the angles in bf16, and at position 500 that is an error of
+        # about a radian (a left-padded short text sits at the end of the batch's positions; cosine to dygraph
+        # 0.978). Not persistable: no checkpoint has them, and none is written with them.
+        cos, sin = _rotary_table(config)
+        self.register_buffer("rotary_cos", cos, persistable=False)
+        self.register_buffer("rotary_sin", sin, persistable=False)
 
     def get_input_embeddings(self):
         return self.embed_tokens
@@ -158,11 +179,13 @@ class Qwen3Model(Qwen3PretrainedModel):
         self.embed_tokens = value
 
     def _rotary(self, position_ids, dtype):
-        dim = self.config.head_dim
-        inv_freq = 1.0 / (self.config.rope_theta ** (paddle.arange(0, dim, 2, dtype="float32") / dim))
-        angles = position_ids.astype("float32").unsqueeze(-1) * inv_freq  # [B, T, dim/2]
-        angles = paddle.concat([angles, angles], axis=-1).unsqueeze(1)  # [B, 1, T, dim], shared by the heads
-        return angles.cos().astype(dtype), angles.sin().astype(dtype)
+        """(cos, sin), each [B, 1, T, head_dim] in ``dtype``, shared by the heads."""
+
+        def at_positions(table):
+            half = F.embedding(position_ids, table.astype("float32"))  # [B, T, dim/2]: rows of the table
+            return paddle.concat([half, half], axis=-1).unsqueeze(1).astype(dtype)
+
+        return at_positions(self.rotary_cos), at_positions(self.rotary_sin)
 
     @staticmethod
     def _mask(attention_mask, positions):
@@ -199,6 +222,14 @@ class Qwen3Model(Qwen3PretrainedModel):
         if not return_dict:
             return (hidden, None, tuple(states) if states is not None else None)
         return BaseModelOutputWithPast(last_hidden_state=hidden, hidden_states=tuple(states) if states else None)
+
+
+def _rotary_table(config: Qwen3Config):
+    """(cos, sin) of the rotary angles of positions 0..max_position_embeddings-1, [P, head_dim / 2] float32."""
+    dim = config.head_dim
+    inv_freq = 1.0 / (config.rope_theta ** (paddle.arange(0, dim, 2, dtype="float32") / dim))
+    angles = paddle.arange(config.max_position_embeddings, dtype="float32").unsqueeze(-1) * inv_freq
+    return angles.cos(), angles.sin()
 
 
 def _check_supported(config: Qwen3Config) -> None:

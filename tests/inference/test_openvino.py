@@ -163,10 +163,13 @@ def test_loading_and_encoding_never_reach_the_network(tiny_bert, monkeypatch):
     assert telemetry.tm.__name__ == "openvino.tools.ovc.telemetry_stub"
 
 
-def test_a_decoder_model_is_a_clear_error_under_openvino(tiny_qwen2):
-    """(Under auto it falls back to dygraph: test_decoder_models.py.)"""
+def test_a_model_that_cannot_be_traced_is_a_clear_error_under_openvino(tmp_path):
+    """NV-Embed's Mistral (under auto it falls back to dygraph: test_decoder_models.py)."""
+    from embedkit.modeling.tiny import build_tiny_nv_embed
+
+    model = build_tiny_nv_embed(tmp_path / "nv-embed", MIXED_TEXTS)
     with pytest.raises(UserError, match="static graph"):
-        Encoder.from_model_dir(tiny_qwen2, engine="openvino", precision="fp32")
+        Encoder.from_model_dir(model, engine="openvino", precision="fp32")
 
 
 def test_every_engine_and_precision_has_a_cpu_token_cap():
