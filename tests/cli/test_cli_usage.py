@@ -23,7 +23,7 @@ USAGE_ERRORS = {
     "zero-batch-in-a-list": (["bench", "--batch-size", "4", "--batch-size", "0"], "--batch-size must be at least 1"),
     "unknown-engine": (["eval", "X", "--engine", "foo"], "unknown engine 'foo' for --engine"),
     "auto-is-no-bench-engine": (["bench", "--engine", "auto"], "unknown engine 'auto'"),
-    "unknown-pooling": (["eval", "X", "--pooling", "foo"], "unknown pooling 'foo' for --pooling (choose from cls, mean, last, last_8)"),
+    "unknown-pooling": (["eval", "X", "--pooling", "foo"], "unknown pooling 'foo' for --pooling (choose from cls, mean, last, last_8, latent_attention)"),
     "unknown-index": (["eval", "X", "--index", "foo"], "unknown index 'foo' for --index"),
     "unknown-device": (["bench", "--device", "tpu"], "unknown device 'tpu'"),
     "unknown-side": (["encode", "X", "--input", "t.txt", "--output", "o.npy", "--side", "doc"], "unknown side 'doc'"),
