@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ CALIBRATION_BATCH = 8
 @dataclass
 class QuantizeRequest:
     model: Path
-    output: Path
+    output: Optional[Path]  # None: only the source is checked (eval --quant-type writes into the cache)
     quant_type: str
     engine: str = EngineChoice.AUTO
     group_size: int = DEFAULT_GROUP_SIZE
@@ -88,11 +87,12 @@ def check_request(request: QuantizeRequest):
     model = Path(request.model)
     if not model.is_dir():
         raise UserError("model directory not found", model)
-    output = Path(request.output).expanduser().resolve()
-    if output == model.resolve() or output.is_relative_to(model.resolve()):
-        raise UserError("--output must be outside the model directory (a new dir beside it)", request.output)
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise UserError("already exists and is not an empty directory; quantize into a new one", output)
+    if request.output is not None:
+        output = Path(request.output).expanduser().resolve()
+        if output == model.resolve() or output.is_relative_to(model.resolve()):
+            raise UserError("--output must be outside the model directory (a new dir beside it)", request.output)
+        if output.exists() and (not output.is_dir() or any(output.iterdir())):
+            raise UserError("already exists and is not an empty directory; quantize into a new one", output)
     spec = resolve_spec(model)
     if spec.quantization is not None:
         raise UserError(f"this model is already quantized ({spec.quantization.get('type')}, "
@@ -219,7 +219,9 @@ def _calibration_record(calibration: Optional[Calibration]) -> Optional[dict[str
 
 
 def _tower_batches(tower, calibration: Calibration, spec, name: str):
-    sides = ("query", "passage") if name == "shared" else (name,)
+    from embedkit.inference.runtime import SHARED
+
+    sides = ("query", "passage") if name == SHARED else (name,)
     return list(calibration_batches(calibration.for_side(sides), tower.tokenizer, spec, calibration.max_length,
                                     batch_size=CALIBRATION_BATCH))
 
@@ -337,7 +339,7 @@ def quantized_cache_dir(model: Path, quant_type: str, engine: str = EngineChoice
     from embedkit.inference.serving_dir import serving_graph
     from embedkit.modeling.embedder import resolve_spec
 
-    request = QuantizeRequest(model=Path(model), output=Path(tempfile.gettempdir()) / "unused", quant_type=quant_type,
+    request = QuantizeRequest(model=Path(model), output=None, quant_type=quant_type,
                               engine=engine, group_size=group_size, calibration=calibration, split=split,
                               calibration_samples=samples, device=device)
     spec, resolved = check_request(request)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from embedkit.choices import Pooling, Side
 from embedkit.errors import UserError
-from embedkit.modeling.tokenizer_files import save_tokenizer
 from embedkit.filenames import (
     MODEL_CONFIG_FILE,
     SAFETENSORS_FILE,
@@ -26,6 +25,7 @@ from embedkit.filenames import (
 )
 from embedkit.fsutil import write_json
 from embedkit.modeling.spec import EmbedderSpec
+from embedkit.modeling.tokenizer_files import save_tokenizer
 
 # embedkit pooling -> the 1_Pooling/config.json flag that does the same (ST pools over its attention mask,
 # so the first/last real token under either padding side, as embedkit.modeling.pooling does).

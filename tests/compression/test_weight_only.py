@@ -14,6 +14,7 @@ import numpy as np
 import paddle
 import pytest
 
+from embedkit.errors import UserError
 from embedkit.modeling.weight_only import (
     WEIGHT_ONLY_INT4,
     WEIGHT_ONLY_INT8,
@@ -23,7 +24,6 @@ from embedkit.modeling.weight_only import (
     quantize_linears,
     require_weight_only_gpu,
 )
-from embedkit.errors import UserError
 
 BITS = {WEIGHT_ONLY_INT8: 8, WEIGHT_ONLY_INT4: 4}
 BOUND = {WEIGHT_ONLY_INT8: 127, WEIGHT_ONLY_INT4: 7}
