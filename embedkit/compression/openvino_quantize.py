@@ -54,7 +54,7 @@ def _nncf_output() -> Iterator[None]:
     out = console.get()
     nncf_logger.setLevel(logging.INFO if out.verbosity > 0 else logging.WARNING)
     for handler in nncf_logger.handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.__stdout__:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
             handler.setStream(sys.stderr)
     with contextlib.ExitStack() as stack:
         sink = sys.stderr if out.verbosity >= 0 else stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
