@@ -53,11 +53,13 @@ def _nncf_output() -> Iterator[None]:
 
     out = console.get()
     nncf_logger.setLevel(logging.INFO if out.verbosity > 0 else logging.WARNING)
-    for handler in nncf_logger.handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-            handler.setStream(sys.stderr)
+    streams = [h for h in nncf_logger.handlers
+               if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
     with contextlib.ExitStack() as stack:
         sink = sys.stderr if out.verbosity >= 0 else stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
+        # Its handlers hold the stdout of import time: pointed at the sink for the call only, then given back.
+        previous = [handler.setStream(sink) for handler in streams]
+        stack.callback(lambda: [h.setStream(p) for h, p in zip(streams, previous) if p is not None])
         stack.enter_context(contextlib.redirect_stdout(sink))
         yield
 
