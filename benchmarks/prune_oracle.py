@@ -10,6 +10,11 @@ minutes; NDCG@10 is then higher than on the full corpus, and the JSON says so.
         [--max-removed 2] [--removals 3 --removals 2,3] [--output benchmarks/results/prune_oracle.json]
 
 ``--removals`` evaluates only the listed layer sets (e.g. the ones the selections chose) instead of all of them.
+``--extra-split train`` also scores that split's queries against the same corpus vectors (the corpus is encoded
+once per model, the queries per split, exactly as a separate evaluation would): the table then holds the
+train-split NDCG@10 of every set too, and the script prints what ``--select eval`` (greedy, the same function)
+chooses on the full corpus from it, for every ``--candidates`` K given ``--layer-scores`` (the BI scores).
+``--resume`` keeps the rows an interrupted run already wrote to ``--output`` and measures only the rest.
 ``--speed-docs N`` instead times encoding the first N corpus documents with the unpruned model and each
 ``--removals`` set, round robin over ``--repeats`` (best repeat reported), so load from other jobs hits every
 model alike: on a shared machine the docs/s of evaluations run one after another are not comparable.
@@ -36,7 +41,7 @@ def main() -> None:
     from embedkit.benchmark.encode_speed import default_model_dir, machine_info
     from embedkit.compression.selection import corpus_subset
     from embedkit.compression.towers import towers_of
-    from embedkit.compression.trials import TrialSettings, evaluate_model, evaluate_without
+    from embedkit.compression.trials import TrialSettings
     from embedkit.data import load_retrieval
     from embedkit.fsutil import write_json
     from embedkit.inference.engines import cpu_cores
@@ -53,6 +58,9 @@ def main() -> None:
     parser.add_argument("--speed-docs", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, default=RESULT)
+    parser.add_argument("--extra-split", default=None, help="also score this split on the same corpus vectors")
+    parser.add_argument("--layer-scores", default=None, help="comma-separated per-layer scores (candidate order)")
+    parser.add_argument("--resume", action="store_true", help="keep the rows already in --output")
     args = parser.parse_args()
 
     model_dir = args.model or default_model_dir()
@@ -64,34 +72,137 @@ def main() -> None:
     else:
         removals = [list(c) for k in range(1, args.max_removed + 1) for c in itertools.combinations(range(num_layers), k)]
     data = corpus_subset(load_retrieval(args.data, args.split), args.corpus_sample)
+    extra = None
+    if args.extra_split:
+        extra = corpus_subset(load_retrieval(args.data, args.extra_split), args.corpus_sample)
+        if list(extra.corpus) != list(data.corpus):
+            raise SystemExit("--extra-split: the two splits' corpora differ")
     settings = TrialSettings(split=args.split, engine=args.engine)
     payload = {"model": str(model_dir), "data": str(args.data), "split": args.split,
                "queries": len(data.queries), "documents": len(data.corpus), "corpus_sample": args.corpus_sample,
+               "extra_split": args.extra_split, "extra_queries": len(extra.queries) if extra else None,
                "num_layers": num_layers, "machine": machine_info(cpu_cores()), "rows": []}
+    done: dict[tuple, dict] = {}
+    if args.resume and args.output.is_file():
+        import json
+
+        done = {tuple(row["removed"]): row for row in json.loads(args.output.read_text())["rows"]}
 
     def record(removed: list[int], scored, seconds: float) -> None:
-        row = {"removed": removed, "ndcg_at_10": scored.metrics["ndcg_at_10"], "mrr_at_10": scored.metrics["mrr_at_10"],
-               "recall_at_100": scored.metrics["recall_at_100"], "docs_per_s": scored.docs_per_s,
-               "engine": scored.engine, "seconds": seconds}
+        metrics, docs_per_s, engine, by_split = scored
+        row = {"removed": removed, "ndcg_at_10": metrics["ndcg_at_10"], "mrr_at_10": metrics["mrr_at_10"],
+               "recall_at_100": metrics["recall_at_100"], "docs_per_s": docs_per_s,
+               "engine": engine, "seconds": seconds, "load_average": list(os.getloadavg())}
+        for split, values in by_split.items():
+            row[split] = {key: values[key] for key in ("ndcg_at_10", "mrr_at_10", "recall_at_100")}
         payload["rows"].append(row)
         write_json(args.output, payload)  # after every row: a long run interrupted keeps what it measured
-        print(f"removed {','.join(map(str, removed)) or '-':>5}  NDCG@10 {row['ndcg_at_10']:.4f}  "
+        also = "".join(f"  {split} {values['ndcg_at_10']:.4f}" for split, values in by_split.items())
+        print(f"removed {','.join(map(str, removed)) or '-':>5}  NDCG@10 {row['ndcg_at_10']:.4f}{also}  "
               f"docs/s {row['docs_per_s'] or 0:.1f}  ({seconds:.0f} s)", flush=True)
+
+    def measure(removed: list[int]) -> None:
+        if tuple(removed) in done:
+            payload["rows"].append(done[tuple(removed)])
+            print(f"removed {','.join(map(str, removed)) or '-':>5}  kept from {args.output}", flush=True)
+            return
+        started = time.perf_counter()
+        if removed:
+            scored = splits_without(towers, removed, embedder.spec, tokenizer, data, extra, settings,
+                                    args.output.parent)
+        else:
+            scored = evaluate_splits(model_dir, data, extra, embedder.spec, settings)
+        record(removed, scored, time.perf_counter() - started)
 
     if args.speed_docs:
         payload["speed"] = speeds(model_dir, towers, embedder.spec, tokenizer, [[], *removals], data, args)
         write_json(args.output, payload)
         return
-    started = time.perf_counter()
-    record([], evaluate_model(model_dir, data, embedder.spec, settings), time.perf_counter() - started)
-    for removed in removals:
-        started = time.perf_counter()
-        scored = evaluate_without(towers, removed, embedder.spec, tokenizer, data, settings, args.output.parent)
-        record(removed, scored, time.perf_counter() - started)
+    for removed in [[], *removals]:
+        measure(removed)
     for k in sorted({len(r) for r in removals}):
         rows = [row for row in payload["rows"] if len(row["removed"]) == k]
         best = max(rows, key=lambda row: row["ndcg_at_10"])
         print(f"best with {k} removed: {best['removed']} NDCG@10 {best['ndcg_at_10']:.4f}")
+    if extra is not None:
+        payload["greedy"] = greedy_choices(payload, args)
+        write_json(args.output, payload)
+
+
+def evaluate_splits(model_dir: Path, data, extra, spec, settings):
+    """(test metrics, corpus docs/s, engine, {extra split: metrics}): one encoder, the corpus encoded once (an
+    in-memory cache serves it to the second split), each split's queries encoded as their own evaluation would."""
+    import numpy as np
+
+    from embedkit.evaluation.comparison import comparable_overrides
+    from embedkit.evaluation.options import EvalOptions
+    from embedkit.evaluation.pipeline import evaluate_encoder, load_encoder
+
+    class MemoryCache:
+        def __init__(self) -> None:
+            self.entries: dict[str, np.ndarray] = {}
+
+        def load(self, key: str):
+            return self.entries.get(key)
+
+        def store(self, key: str, shape, fill, meta):
+            vectors = np.empty(shape, dtype=np.float32)
+            fill(vectors)
+            self.entries[key] = vectors
+            return vectors
+
+    options = EvalOptions(split=settings.split, engine=settings.engine, batch_size=settings.batch_size,
+                          use_cache=False, overrides=comparable_overrides(spec), show_progress=False)
+    encoder = load_encoder(model_dir, options)
+    cache = MemoryCache()
+    first = evaluate_encoder(encoder, data, options, cache=cache)
+    by_split = {}
+    if extra is not None:
+        second = evaluate_encoder(encoder, extra, options, cache=cache)
+        assert second.cached["corpus"], "the corpus should have come from the in-memory cache"
+        by_split[extra.split] = second.metrics
+    label = encoder.engine + (f" {encoder.precision}" if getattr(encoder, "precision", None) else "")
+    return first.metrics, first.timings.docs_per_s, label, by_split
+
+
+def splits_without(towers, removed, spec, tokenizer, data, extra, settings, workdir: Path):
+    """`evaluate_splits` on the model minus ``removed`` (the same in every tower), saved in a temporary dir."""
+    import tempfile
+
+    from embedkit.compression.towers import save_embedder, without_layers
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".embedkit-prune-trial-", dir=workdir) as tmp:
+        trial = Path(tmp) / "model"
+        save_embedder(without_layers(towers, {t.name: removed for t in towers}), spec, tokenizer, trial)
+        return evaluate_splits(trial, data, extra, spec, settings)
+
+
+def greedy_choices(payload: dict, args) -> list[dict]:
+    """What `embedkit prune --select eval` picks from the extra split's NDCG@10 table (its own greedy function),
+    for each number of candidates per round, and the test NDCG@10 of that pick against the oracle's best."""
+    from embedkit.compression.selection import greedy
+
+    split = args.extra_split
+    table = {tuple(row["removed"]): row for row in payload["rows"]}
+    num_layers = payload["num_layers"]
+    scores = [float(v) for v in args.layer_scores.split(",")] if args.layer_scores else [0.0] * num_layers
+    choices = []
+    for n in sorted({len(key) for key in table if key}):
+        best = max((row for key, row in table.items() if len(key) == n), key=lambda row: row["ndcg_at_10"])
+        for k in [None, *range(num_layers - 1, 0, -1)]:
+            try:
+                picked = greedy(n, scores, lambda layers: table[tuple(layers)][split]["ndcg_at_10"], k).removed
+            except KeyError:
+                continue  # a set this run did not measure
+            test = table[tuple(picked)]["ndcg_at_10"]
+            choices.append({"n": n, "candidates": k, "removed": picked, f"{split}_ndcg_at_10":
+                            table[tuple(picked)][split]["ndcg_at_10"], "test_ndcg_at_10": test,
+                            "oracle_best": best["removed"], "oracle_best_ndcg_at_10": best["ndcg_at_10"],
+                            "gap": test - best["ndcg_at_10"]})
+            print(f"--select eval N={n} candidates={k or 'all'}: removes {picked}, test NDCG@10 {test:.4f}, "
+                  f"oracle best {best['removed']} {best['ndcg_at_10']:.4f}, gap {test - best['ndcg_at_10']:+.4f}")
+    return choices
 
 
 def speeds(model_dir: Path, towers, spec, tokenizer, removals: list[list[int]], data, args) -> list[dict]:
