@@ -32,7 +32,7 @@ import numpy as np
 from embedkit import console
 from embedkit.choices import QuantType
 from embedkit.filenames import OPENVINO_MODEL_FILE
-from embedkit.inference.openvino import save_ir
+from embedkit.inference.openvino import export_ir
 
 # Operation types whose weights PTQ leaves alone (then weight-compressed): the token/position/type embeddings.
 EMBEDDING_OPS = ("Gather",)
@@ -58,8 +58,8 @@ def _nncf_output() -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         sink = sys.stderr if out.verbosity >= 0 else stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
         # Its handlers hold the stdout of import time: pointed at the sink for the call only, then given back.
-        previous = [handler.setStream(sink) for handler in streams]
-        stack.callback(lambda: [h.setStream(p) for h, p in zip(streams, previous) if p is not None])
+        for handler in streams:
+            stack.callback(handler.setStream, handler.setStream(sink) or handler.stream)
         stack.enter_context(contextlib.redirect_stdout(sink))
         yield
 
@@ -72,9 +72,8 @@ def read_graph(graph_file: Path, workdir: Path):
     """
     import openvino
 
-    core = openvino.Core()
-    save_ir(core.read_model(str(graph_file)), workdir)
-    return core.read_model(str(workdir / OPENVINO_MODEL_FILE))
+    export_ir(graph_file, workdir)
+    return openvino.Core().read_model(str(workdir / OPENVINO_MODEL_FILE))
 
 
 def method(quant_type: str) -> dict[str, Any]:

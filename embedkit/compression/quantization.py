@@ -17,7 +17,7 @@ import hashlib
 import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,6 +27,7 @@ from embedkit.compression.calibration import Calibration, load_calibration
 from embedkit.compression.layer_scores import calibration_batches
 from embedkit.compression.quant_report import QuantizeResult
 from embedkit.errors import UserError
+from embedkit.evaluation.variants import Variant, model_size_bytes, score_variants
 from embedkit.filenames import SPEC_FILE
 from embedkit.fsutil import atomic_path
 
@@ -70,7 +71,7 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
     console.get().info(f"Quantized model written to {output}")
     result = QuantizeResult(model=str(request.model), output=str(output), quant_type=request.quant_type,
                             engine=str(engine), quantization=record, checks=checks,
-                            size_bytes_before=_size(request.model), size_bytes_after=_size(output))
+                            size_bytes_before=model_size_bytes(request.model), size_bytes_after=model_size_bytes(output))
     if request.eval_data is not None:
         result.table = cost_table(request.model, output, engine, request.eval_data, request.split, request.batch_size)
     result.seconds = time.perf_counter() - started
@@ -177,8 +178,9 @@ def write_quantized(model: Path, out: Path, quant_type: str, engine: Engine, gro
                               "calibration": _calibration_record(calibration)}
     if engine == Engine.PADDLE:
         return _write_paddle(model, out, record, spec), {}
-    from embedkit.inference.runtime import SHARED, load_tower_forwards
-    from embedkit.inference.serving_dir import graph_engine
+    from embedkit.inference.runtime import load_tower_forwards
+    from embedkit.inference.serving_dir import graph_engine, write_serving_tower
+    from embedkit.modeling.embedder import tower_dirs
 
     source_engine = graph_engine(model) or Engine.ONNX
     try:
@@ -186,12 +188,18 @@ def write_quantized(model: Path, out: Path, quant_type: str, engine: Engine, gro
     except UserError as exc:
         raise UserError(f"--quant-type {quant_type} quantizes the model's exported graph, and {exc.message}",
                         model) from exc
-    writer = _openvino_writer if engine == Engine.OPENVINO else _onnx_writer
+    graph_writer = _openvino_graph if engine == Engine.OPENVINO else _onnx_graph
     record |= _method(quant_type, engine, calibration)
+    # The graph's part of the identity, as exports key theirs: the source's weights, with this quantization.
+    identity = replace(source.identity, engine=str(engine), precision=Precision.FP32.value, quantization=record)
+    query_dir, passage_dir = tower_dirs(out, spec)
     checks = {}
     for name, tower in source.towers.items():
-        target = out if name == SHARED else out / (spec.query_model if name == "query" else spec.passage_model)
-        checks[name] = writer(tower, target, quant_type, group_size, calibration, source.spec, record, name)
+        write_graph = graph_writer(tower, quant_type, group_size, calibration, source.spec, name)
+        details = write_serving_tower(passage_dir if name == "passage" else query_dir, engine,
+                                      {**identity.graph(name), "tower": name}, write_graph, tower.tower.weights_dir,
+                                      tower.tokenizer)
+        checks[name] = details["check"]
     quantized_spec = source.spec.model_copy(update={"quantization": record,
                                                     "base_model": source.spec.base_model or str(model)})
     quantized_spec.save(out)
@@ -226,14 +234,6 @@ def _tower_batches(tower, calibration: Calibration, spec, name: str):
                                     batch_size=CALIBRATION_BATCH))
 
 
-def _key(tower, record: dict, engine: Engine, name: str, spec) -> dict:
-    from embedkit.inference.identity import GRAPH_SPEC_FIELDS, spec_fields
-
-    fields = spec_fields(spec)
-    return {"weights": tower.tower.fingerprint, **{k: fields[k] for k in GRAPH_SPEC_FIELDS}, "engine": str(engine),
-            "precision": Precision.FP32.value, "quantization": record, "tower": name}
-
-
 def _check(forward, tower, spec, engine: Engine, quant_type: str) -> dict:
     from embedkit.inference.export import check_against_dygraph
 
@@ -247,12 +247,12 @@ def _check(forward, tower, spec, engine: Engine, quant_type: str) -> dict:
     return check.to_dict()
 
 
-def _openvino_writer(tower, target: Path, quant_type: str, group_size: int, calibration, spec, record: dict,
-                     name: str) -> dict:
+def _openvino_graph(tower, quant_type: str, group_size: int, calibration, spec, name: str):
+    """write_graph for write_serving_tower: NNCF on the tower's graph read by OpenVINO, saved as IR, checked."""
     from embedkit.compression import openvino_quantize
     from embedkit.inference import openvino
     from embedkit.inference.engines import resolve_precision
-    from embedkit.inference.serving_dir import graph_file, write_serving_tower
+    from embedkit.inference.serving_dir import graph_file
 
     def write_graph(staged: Path) -> dict:
         with tempfile.TemporaryDirectory(prefix=".embedkit-quantize-", dir=staged.parent) as tmp:
@@ -270,16 +270,14 @@ def _openvino_writer(tower, target: Path, quant_type: str, group_size: int, cali
         forward = openvino.openvino_forward(graph_file(staged), precision)
         return {"check": {**_check(forward, tower, spec, Engine.OPENVINO, quant_type), "compiled": str(precision)}}
 
-    details = write_serving_tower(target, Engine.OPENVINO, _key(tower, record, Engine.OPENVINO, name, spec),
-                                  write_graph, tower.tower.weights_dir, tower.tokenizer)
-    return details["check"]
+    return write_graph
 
 
-def _onnx_writer(tower, target: Path, quant_type: str, group_size: int, calibration, spec, record: dict,
-                 name: str) -> dict:
+def _onnx_graph(tower, quant_type: str, group_size: int, calibration, spec, name: str):
+    """write_graph for write_serving_tower: ONNX Runtime's int8 of the tower's ONNX graph, checked."""
     from embedkit.compression import onnx_quantize
     from embedkit.inference import ort
-    from embedkit.inference.serving_dir import graph_file, write_serving_tower
+    from embedkit.inference.serving_dir import graph_file
 
     def write_graph(staged: Path) -> dict:
         batches = _tower_batches(tower, calibration, spec, name) if calibration is not None else None
@@ -289,9 +287,7 @@ def _onnx_writer(tower, target: Path, quant_type: str, group_size: int, calibrat
         forward = ort.onnx_forward(staged / ort.MODEL_FILE)
         return {"check": _check(forward, tower, spec, Engine.ONNX, quant_type)}
 
-    details = write_serving_tower(target, Engine.ONNX, _key(tower, record, Engine.ONNX, name, spec), write_graph,
-                                  tower.tower.weights_dir, tower.tokenizer)
-    return details["check"]
+    return write_graph
 
 
 def _write_paddle(model: Path, out: Path, record: dict, spec) -> dict:
@@ -307,15 +303,8 @@ def _write_paddle(model: Path, out: Path, record: dict, spec) -> dict:
     return record
 
 
-def _size(model_dir: Path) -> int:
-    from embedkit.evaluation.variants import model_size_bytes
-
-    return model_size_bytes(Path(model_dir))
-
-
 def cost_table(source: Path, quantized: Path, engine: Engine, data: Path, split: str, batch_size: Optional[int]):
     """The source in fp32 (what a CPU without bf16 runs) and bf16 where the CPU has it, then the quantized model."""
-    from embedkit.evaluation.variants import Variant, score_variants
     from embedkit.inference.engines import bf16_cpu_flag
 
     baseline_engine = Engine.ONNX if engine == Engine.ONNX else Engine.OPENVINO

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from embedkit.errors import UserError
+from embedkit import console
+from embedkit.errors import EXIT_USAGE, UserError
 from embedkit.filenames import EXPORT_DIRNAME
 
 MAIN_METRIC = "ndcg_at_10"
@@ -58,27 +59,23 @@ def model_size_bytes(model_dir: Path) -> int:
     return total
 
 
-def score_variants(variants: list[Variant], data: Path, split: str = "test", batch_size: Optional[int] = None,
-                   overrides: Optional[dict[str, Any]] = None) -> list[VariantScore]:
-    """Each variant evaluated on ``data`` in a child process; ``overrides``: spec fields every variant encodes with."""
-    scores = [_score(variant, Path(data), split, batch_size, overrides or {}) for variant in variants]
+def score_variants(variants: list[Variant], data: Path, split: str = "test",
+                   batch_size: Optional[int] = None) -> list[VariantScore]:
+    """Each variant evaluated on ``data`` in a child process, the first one the baseline of ``delta``."""
+    scores = [_score(variant, Path(data), split, batch_size) for variant in variants]
     baseline = scores[0].metrics
     for score in scores:
         score.delta = {name: value - baseline[name] for name, value in score.metrics.items() if name in baseline}
     return scores
 
 
-def _score(variant: Variant, data: Path, split: str, batch_size: Optional[int], overrides: dict) -> VariantScore:
-    from embedkit import console
-
+def _score(variant: Variant, data: Path, split: str, batch_size: Optional[int]) -> VariantScore:
     console.get().info(f"Evaluating {variant.label} ({variant.model_dir}) on {data} [{split}]")
     command = [sys.executable, "-m", "embedkit.cli", "eval", str(variant.model_dir), "--data", str(data),
                "--split", split, "--engine", variant.engine, "--precision", variant.precision, "--no-cache",
                "--quiet", "--json"]
     if batch_size:
         command += ["--batch-size", str(batch_size)]
-    for name, value in overrides.items():
-        command += ["--set", f"{name}={value if isinstance(value, str) else json.dumps(value)}"]
     with tempfile.TemporaryDirectory(prefix="embedkit-variant-") as tmp:
         result_file, log_file = Path(tmp) / "result.json", Path(tmp) / "stderr.log"
         started = time.perf_counter()
@@ -91,7 +88,10 @@ def _score(variant: Variant, data: Path, split: str, batch_size: Optional[int], 
         if child.returncode != 0:
             said = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
             last = next((line for line in reversed(said) if line.strip()), "no message")
-            raise UserError(f"evaluating {variant.label} failed (exit {child.returncode}): {last}", variant.model_dir)
+            message = f"evaluating {variant.label} failed (exit {child.returncode}): {last}"
+            if child.returncode == EXIT_USAGE:  # the child refused its input: that input is the user's
+                raise UserError(message, variant.model_dir)
+            raise RuntimeError(f"{variant.model_dir}: {message}")
         report = json.loads(result_file.read_text(encoding="utf-8"))
     dataset = report["datasets"][0]
     return VariantScore(variant.label, str(variant.model_dir), report["engine"], report["precision"], report["mean"],

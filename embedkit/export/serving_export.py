@@ -17,8 +17,9 @@ from embedkit.errors import UserError
 from embedkit.filenames import EXPORT_META_FILE
 from embedkit.inference import openvino
 from embedkit.inference.export import check_against_dygraph
-from embedkit.inference.runtime import SHARED, load_tower_forwards
+from embedkit.inference.runtime import load_tower_forwards
 from embedkit.inference.serving_dir import GRAPH_FILES, graph_engine, graph_file, write_serving_tower
+from embedkit.modeling.embedder import tower_dirs
 
 
 def write_serving_dir(model_dir: Path, out: Path, fmt: str, overrides: Optional[dict]) -> dict[str, Any]:
@@ -29,9 +30,10 @@ def write_serving_dir(model_dir: Path, out: Path, fmt: str, overrides: Optional[
         raise UserError(f"this dir holds a {held} graph; it exports as --format {held} only", model_dir)
     loaded = load_tower_forwards(model_dir, held or Engine.ONNX, overrides, "cpu", precision=Precision.FP32)
     spec = loaded.spec
+    query_dir, passage_dir = tower_dirs(out, spec)
     checks = {}
     for name, tower in loaded.towers.items():
-        target = out if name == SHARED else out / (spec.query_model if name == "query" else spec.passage_model)
+        target = passage_dir if name == "passage" else query_dir
         meta = json.loads((tower.export.path / EXPORT_META_FILE).read_text(encoding="utf-8"))
         if held is not None or wanted == Engine.ONNX:
             details = write_serving_tower(target, wanted, meta["key"], _copier(tower.export.path, wanted, meta),

@@ -83,8 +83,9 @@ def save_ir(model, out_dir: Path) -> None:
     openvino.save_model(model, str(out_dir / OPENVINO_MODEL_FILE), compress_to_fp16=False)
 
 
-def export_ir(onnx_file: Path, out_dir: Path) -> None:
-    """The ONNX graph as an OpenVINO IR (the runtime's reader: no conversion API, so no telemetry)."""
+def export_ir(graph_file: Path, out_dir: Path) -> None:
+    """An ONNX graph (or an IR) as an OpenVINO IR in ``out_dir`` (the runtime's reader: no conversion API, so no
+    telemetry)."""
     import openvino
 
-    save_ir(openvino.Core().read_model(str(onnx_file)), out_dir)
+    save_ir(openvino.Core().read_model(str(graph_file)), out_dir)

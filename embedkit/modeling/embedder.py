@@ -130,7 +130,7 @@ def load_embedder(model_dir: str | Path, overrides: Optional[dict] = None, dtype
     if weight_only:
         from embedkit.modeling.weight_only import quantize_linears
 
-        for backbone in {id(b): b for b in (query_backbone, passage_backbone) if b is not None}.values():
+        for backbone in (b for b in (query_backbone, passage_backbone) if b is not None):
             quantize_linears(backbone, quantization["type"], quantization.get("group_size") or -1, arch, dtype=dtype)
     return embedder, tokenizer
 

@@ -217,3 +217,9 @@ def test_the_python_api_quantizes_like_the_command(quant_models, tmp_path):
     result = embedkit.quantize(quant_models["bert"], "weight_only_int4", tmp_path / "api", group_size=64)
     assert result.quantization["group_size"] == 64 and Path(result.output) == (tmp_path / "api").resolve()
     assert embedkit.load(result.output).encode_queries(["a claim"]).shape == (1, 64)
+
+
+def test_bench_compare_with_a_missing_variant_is_a_user_error(quant_models, beir, tmp_path, run_cli):
+    result = run_cli("bench", quant_models["bert"], "--compare", tmp_path / "missing", "--data", beir)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "evaluating missing failed (exit 2)" in result.stderr and "model directory not found" in result.stderr
