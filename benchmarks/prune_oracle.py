@@ -33,6 +33,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 RESULT = REPO / "benchmarks" / "results" / "prune_oracle.json"
+BY_QUERY = "ndcg_at_10_by_query"  # per-query NDCG@10 (5 decimals): what --select eval's ties are judged by
 
 
 def main() -> None:
@@ -86,15 +87,16 @@ def main() -> None:
     if args.resume and args.output.is_file():
         import json
 
-        done = {tuple(row["removed"]): row for row in json.loads(args.output.read_text())["rows"]}
+        rows = json.loads(args.output.read_text())["rows"]
+        done = {tuple(row["removed"]): row for row in rows if BY_QUERY in row}  # older rows lack per-query scores
 
     def record(removed: list[int], scored, seconds: float) -> None:
         metrics, docs_per_s, engine, by_split = scored
         row = {"removed": removed, "ndcg_at_10": metrics["ndcg_at_10"], "mrr_at_10": metrics["mrr_at_10"],
-               "recall_at_100": metrics["recall_at_100"], "docs_per_s": docs_per_s,
+               "recall_at_100": metrics["recall_at_100"], BY_QUERY: metrics[BY_QUERY], "docs_per_s": docs_per_s,
                "engine": engine, "seconds": seconds, "load_average": list(os.getloadavg())}
         for split, values in by_split.items():
-            row[split] = {key: values[key] for key in ("ndcg_at_10", "mrr_at_10", "recall_at_100")}
+            row[split] = {key: values[key] for key in ("ndcg_at_10", "mrr_at_10", "recall_at_100", BY_QUERY)}
         payload["rows"].append(row)
         write_json(args.output, payload)  # after every row: a long run interrupted keeps what it measured
         also = "".join(f"  {split} {values['ndcg_at_10']:.4f}" for split, values in by_split.items())
@@ -135,6 +137,7 @@ def evaluate_splits(model_dir: Path, data, extra, spec, settings):
     import numpy as np
 
     from embedkit.evaluation.comparison import comparable_overrides
+    from embedkit.evaluation.metrics import per_query_scores
     from embedkit.evaluation.options import EvalOptions
     from embedkit.evaluation.pipeline import evaluate_encoder, load_encoder
 
@@ -153,6 +156,10 @@ def evaluate_splits(model_dir: Path, data, extra, spec, settings):
 
     options = EvalOptions(split=settings.split, engine=settings.engine, batch_size=settings.batch_size,
                           use_cache=False, overrides=comparable_overrides(spec), show_progress=False)
+    def with_queries(result, split_data) -> dict:
+        by_query = per_query_scores(split_data.qrels, result.run, (10,))
+        return {**result.metrics, BY_QUERY: {q: round(v["ndcg_at_10"], 5) for q, v in sorted(by_query.items())}}
+
     encoder = load_encoder(model_dir, options)
     cache = MemoryCache()
     first = evaluate_encoder(encoder, data, options, cache=cache)
@@ -160,9 +167,9 @@ def evaluate_splits(model_dir: Path, data, extra, spec, settings):
     if extra is not None:
         second = evaluate_encoder(encoder, extra, options, cache=cache)
         assert second.cached["corpus"], "the corpus should have come from the in-memory cache"
-        by_split[extra.split] = second.metrics
+        by_split[extra.split] = with_queries(second, extra)
     label = encoder.engine + (f" {encoder.precision}" if getattr(encoder, "precision", None) else "")
-    return first.metrics, first.timings.docs_per_s, label, by_split
+    return with_queries(first, data), first.timings.docs_per_s, label, by_split
 
 
 def splits_without(towers, removed, spec, tokenizer, data, extra, settings, workdir: Path):
@@ -179,9 +186,10 @@ def splits_without(towers, removed, spec, tokenizer, data, extra, settings, work
 
 
 def greedy_choices(payload: dict, args) -> list[dict]:
-    """What `embedkit prune --select eval` picks from the extra split's NDCG@10 table (its own greedy function),
-    for each number of candidates per round, and the test NDCG@10 of that pick against the oracle's best."""
-    from embedkit.compression.selection import greedy
+    """What `embedkit prune --select eval` picks from the extra split's per-query NDCG@10 (its own greedy
+    function), for each ``--select-z`` in (default, 0) and number of candidates per round, and the test NDCG@10 of
+    that pick against the oracle's best, with the standard error of their paired difference on the test split."""
+    from embedkit.compression.selection import DEFAULT_SELECT_Z, greedy, paired_standard_error
 
     split = args.extra_split
     table = {tuple(row["removed"]): row for row in payload["rows"]}
@@ -190,18 +198,20 @@ def greedy_choices(payload: dict, args) -> list[dict]:
     choices = []
     for n in sorted({len(key) for key in table if key}):
         best = max((row for key, row in table.items() if len(key) == n), key=lambda row: row["ndcg_at_10"])
-        for k in [None, *range(num_layers - 1, 0, -1)]:
+        for z, k in itertools.product((DEFAULT_SELECT_Z, 0.0), [None, *range(num_layers - 1, 0, -1)]):
             try:
-                picked = greedy(n, scores, lambda layers: table[tuple(layers)][split]["ndcg_at_10"], k).removed
+                picked = greedy(n, scores, lambda layers: table[tuple(layers)][split][BY_QUERY], k, z).removed
             except KeyError:
                 continue  # a set this run did not measure
-            test = table[tuple(picked)]["ndcg_at_10"]
-            choices.append({"n": n, "candidates": k, "removed": picked, f"{split}_ndcg_at_10":
-                            table[tuple(picked)][split]["ndcg_at_10"], "test_ndcg_at_10": test,
+            row = table[tuple(picked)]
+            gap, error = row["ndcg_at_10"] - best["ndcg_at_10"], paired_standard_error(row[BY_QUERY], best[BY_QUERY])
+            choices.append({"n": n, "z": z, "candidates": k, "removed": picked,
+                            f"{split}_ndcg_at_10": row[split]["ndcg_at_10"], "test_ndcg_at_10": row["ndcg_at_10"],
                             "oracle_best": best["removed"], "oracle_best_ndcg_at_10": best["ndcg_at_10"],
-                            "gap": test - best["ndcg_at_10"]})
-            print(f"--select eval N={n} candidates={k or 'all'}: removes {picked}, test NDCG@10 {test:.4f}, "
-                  f"oracle best {best['removed']} {best['ndcg_at_10']:.4f}, gap {test - best['ndcg_at_10']:+.4f}")
+                            "gap": gap, "gap_standard_error": error})
+            print(f"--select eval N={n} z={z:g} candidates={k or 'all'}: removes {picked}, test NDCG@10 "
+                  f"{row['ndcg_at_10']:.4f}, oracle best {best['removed']} {best['ndcg_at_10']:.4f}, gap {gap:+.4f} "
+                  f"(SE {error:.4f} on the test split)")
     return choices
 
 

@@ -41,6 +41,7 @@ def prune_command(
     select_data: Annotated[Optional[Path], typer.Option("--select-data", metavar="DIR", help="--select eval: the dataset layers are chosen on (default: --eval-data).")] = None,
     select_split: Annotated[str, typer.Option(help="--select eval: its split; must not be the reported one.")] = "train",
     candidates: Annotated[Optional[int], count_option("--candidates", help="--select eval: try only the K lowest-scoring remaining layers per round.")] = None,
+    select_z: Annotated[Optional[float], typer.Option("--select-z", min=0.0, metavar="Z", help="--select eval: a trial beats another only by Z standard errors of their per-query NDCG@10 difference; ties go to the lower layer score (default 1.96, a 95 % interval; 0: the best mean wins).")] = None,
     select_corpus: Annotated[Optional[int], count_option("--select-corpus", help="--select eval: evaluate against this many documents (all judged ones plus a seeded sample), not the whole corpus.")] = None,
     heal: Annotated[Optional[Path], typer.Option("--heal", metavar="RECIPE", help="Fine-tune the pruned model with this recipe into OUTPUT-healed (resumable), then evaluate it too.")] = None,
     engine: Annotated[str, choice_option(EngineChoice, "--engine", help="Engine for the evaluations (default: auto, the fastest here).")] = EngineChoice.AUTO.value,
@@ -58,7 +59,7 @@ def prune_command(
         calibration_samples=calibration_samples, max_length=max_length, seed=seed, eval_data=eval_data,
         split=split, select_data=select_data, select_split=select_split, candidates=candidates,
         select_corpus=select_corpus, heal=heal, engine=engine, batch_size=batch_size or 32,
-        show_progress=out.verbosity >= 0,
+        show_progress=out.verbosity >= 0, **({} if select_z is None else {"select_z": select_z}),
     )
     result = prune(request)
     out.result(result.to_dict())

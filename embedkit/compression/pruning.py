@@ -20,7 +20,7 @@ from embedkit.choices import PruneMetric, Reduce, Selection
 from embedkit.compression.calibration import DEFAULT_SAMPLES, Calibration, load_calibration
 from embedkit.compression.layer_scores import calibration_batches, layer_scores
 from embedkit.compression.report import PruneResult, Scored
-from embedkit.compression.selection import corpus_subset, explicit, greedy, lowest
+from embedkit.compression.selection import DEFAULT_SELECT_Z, corpus_subset, explicit, greedy, lowest
 from embedkit.compression.towers import Tower, parameter_count, save_embedder, towers_of, without_layers
 from embedkit.compression.trials import TrialSettings, evaluate_model, evaluate_without
 from embedkit.errors import UserError
@@ -50,6 +50,7 @@ class PruneRequest:
     select_data: Optional[Path] = None  # None: the eval data
     select_split: str = "train"
     candidates: Optional[int] = None
+    select_z: float = DEFAULT_SELECT_Z  # standard errors a trial must lead by to outvote the layer scores
     select_corpus: Optional[int] = None  # documents the selection evaluates against; None: the whole corpus
     engine: str = "auto"
     batch_size: int = 32
@@ -246,16 +247,21 @@ def _select(request: PruneRequest, towers: list[Tower], scores: dict[str, list[f
 
     settings = TrialSettings(request.select_split, request.engine, request.batch_size)
 
-    def ndcg_without(layers: list[int]) -> float:
+    def ndcg_without(layers: list[int]) -> dict[str, float]:
         trial_started = time.perf_counter()
-        value = evaluate_without(towers, layers, spec, tokenizer, data, settings, output.parent).metrics["ndcg_at_10"]
-        out.info(f"  without layer(s) {','.join(map(str, layers))}: NDCG@10 {value:.4f} "
+        scored = evaluate_without(towers, layers, spec, tokenizer, data, settings, output.parent)
+        out.info(f"  without layer(s) {','.join(map(str, layers))}: NDCG@10 {scored.metrics['ndcg_at_10']:.4f} "
                  f"({time.perf_counter() - trial_started:.0f} s)")
-        return value
+        return scored.ndcg_at_10_by_query
 
-    chosen = greedy(request.n_prune_layers, summed, ndcg_without, request.candidates)
+    chosen = greedy(request.n_prune_layers, summed, ndcg_without, request.candidates, request.select_z)
+    for number, round_ in enumerate(chosen.rounds, 1):
+        if round_.chosen != round_.best:
+            out.info(f"  round {number}: removing {round_.chosen}, not {round_.best} (best NDCG@10): their difference "
+                     f"is within {request.select_z:g} standard errors on {round_.queries} queries, and "
+                     f"{round_.chosen} scores lower")
     selection = {"data": str(data.source), "split": data.split, "queries": len(data.queries),
-                 "documents": len(data.corpus), "candidates": request.candidates,
+                 "documents": len(data.corpus), "candidates": request.candidates, "z": request.select_z,
                  "rounds": [r.to_dict() for r in chosen.rounds]}
     return {t.name: list(chosen.removed) for t in towers}, selection
 
@@ -281,7 +287,7 @@ def _settings(request: PruneRequest) -> dict:
     """The request fields that decide which layers are removed: a rerun with the same ones may resume healing."""
     fields = ("n_prune_layers", "layers", "metric", "reduce", "include_padding", "select", "calibration",
               "calibration_split", "calibration_samples", "max_length", "seed", "select_data", "select_split",
-              "candidates", "select_corpus")
+              "candidates", "select_z", "select_corpus")
     settings = {name: getattr(request, name) for name in fields}
     settings = {name: str(value) if isinstance(value, Path) else value for name, value in settings.items()}
     return {"model": str(request.model.expanduser().resolve()), **settings}

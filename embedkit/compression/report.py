@@ -13,12 +13,14 @@ SHOWN_METRICS = (("ndcg_at_10", "NDCG@10"), ("mrr_at_10", "MRR@10"), ("recall_at
 
 @dataclass
 class Scored:
-    """One model's evaluation: MTEB-keyed mean metrics and corpus documents encoded per second."""
+    """One model's evaluation: MTEB-keyed mean metrics, corpus documents encoded per second, and NDCG@10 per query
+    (what `--select eval` compares trials by)."""
 
     model: str
     metrics: dict[str, float]
     docs_per_s: Optional[float]
     engine: str
+    ndcg_at_10_by_query: dict[str, float] = field(default_factory=dict, repr=False)
 
 
 @dataclass

@@ -25,13 +25,17 @@ class TrialSettings:
 def evaluate_model(model_dir: Path, data, spec, settings: TrialSettings) -> Scored:
     """``model_dir`` on ``data`` (a dataset dir or loaded `RetrievalData`) with ``spec``'s encoding settings."""
     from embedkit.evaluation.comparison import comparable_overrides
+    from embedkit.evaluation.metrics import per_query_scores
     from embedkit.evaluation.options import EvalOptions
-    from embedkit.evaluation.pipeline import evaluate
+    from embedkit.evaluation.pipeline import evaluate, load_datasets
 
     options = EvalOptions(split=settings.split, engine=settings.engine, batch_size=settings.batch_size,
                           use_cache=False, overrides=comparable_overrides(spec), show_progress=settings.show_progress)
-    report = evaluate(model_dir, [data], options)
-    return Scored(str(model_dir), report.mean, report.datasets[0].timings.docs_per_s, report.engine)
+    (dataset,) = load_datasets([data], settings.split)
+    report = evaluate(model_dir, [dataset], options)
+    by_query = per_query_scores(dataset.data.qrels, report.datasets[0].run, (10,))
+    return Scored(str(model_dir), report.mean, report.datasets[0].timings.docs_per_s, report.engine,
+                  {query: values["ndcg_at_10"] for query, values in by_query.items()})
 
 
 def evaluate_without(towers: list[Tower], layers: list[int], spec, tokenizer, data, settings: TrialSettings,

@@ -11,7 +11,7 @@ from prune_support import LAYERS, PASS_THROUGH
 
 from embedkit.compression import pruning
 from embedkit.compression.report import Scored
-from embedkit.compression.selection import corpus_subset, greedy, lowest
+from embedkit.compression.selection import corpus_subset, greedy, lowest, paired_standard_error
 from embedkit.data import load_retrieval
 from embedkit.modeling.loading import load_backbone
 
@@ -19,6 +19,12 @@ from embedkit.modeling.loading import load_backbone
 # the lowest layer scores point at 1 and 2.
 KNOWN = {(0,): 0.50, (1,): 0.40, (2,): 0.45, (3,): 0.55, (0, 3): 0.52, (1, 3): 0.30, (2, 3): 0.51}
 SCORES = [0.3, 0.1, 0.2, 0.4]
+QUERIES = [f"q{i}" for i in range(20)]
+
+
+def same_for_every_query(value: float) -> dict[str, float]:
+    """Per-query NDCG@10 whose differences between trials are the same for every query: standard error 0."""
+    return {q: value for q in QUERIES}
 
 
 def test_greedy_takes_the_cheapest_removal_each_round_and_candidates_limit_the_rounds_to_the_lowest_scores():
@@ -26,17 +32,42 @@ def test_greedy_takes_the_cheapest_removal_each_round_and_candidates_limit_the_r
 
     def ndcg_without(layers):
         tried.append(tuple(layers))
-        return KNOWN[tuple(layers)]
+        return same_for_every_query(KNOWN[tuple(layers)])
 
     chosen = greedy(2, SCORES, ndcg_without)
     assert chosen.removed == [0, 3]
     assert [r.chosen for r in chosen.rounds] == [3, 0]
-    assert chosen.rounds[1].trials == {0: 0.52, 1: 0.30, 2: 0.51}
+    assert chosen.rounds[1].trials == pytest.approx({0: 0.52, 1: 0.30, 2: 0.51})
+    assert chosen.rounds[1].tied == [0]
     assert lowest(SCORES, 2) == [1, 2]
 
     tried.clear()
     limited = greedy(1, SCORES, ndcg_without, candidates=2)
     assert tried == [(1,), (2,)] and limited.removed == [2]
+
+
+def test_a_lead_within_the_noise_goes_to_the_lower_layer_score_and_a_clear_lead_wins():
+    # Layer 3 leads layer 1 by 0.01 on average, but query by query the two differ by ±0.2 (standard error
+    # 0.2 / sqrt(20) = 0.045): the select split cannot tell them apart, so the lower-scoring layer 1 goes.
+    noisy = {q: 0.6 + (0.2 if i % 2 else -0.2) for i, q in enumerate(QUERIES)}
+    per_query = {(1,): {q: 0.6 - 0.01 for q in QUERIES}, (2,): same_for_every_query(0.2), (3,): noisy,
+                 (0,): same_for_every_query(0.1)}
+    round_ = greedy(1, SCORES, lambda layers: per_query[tuple(layers)]).rounds[0]
+    assert round_.best == 3 and round_.tied == [1, 3] and round_.chosen == 1
+    assert round_.standard_errors[1] == pytest.approx(0.2 * np.sqrt(20 / 19) / np.sqrt(20))
+    assert greedy(1, SCORES, lambda layers: per_query[tuple(layers)], z=0).removed == [3]
+
+    # The same 0.01 lead with the same sign on every query is no noise: layer 3 goes at any z.
+    per_query[(3,)] = same_for_every_query(0.6)
+    assert greedy(1, SCORES, lambda layers: per_query[tuple(layers)], z=100).removed == [3]
+
+
+def test_paired_standard_error_is_that_of_the_mean_difference_over_shared_queries():
+    a = {"q1": 1.0, "q2": 0.5, "q3": 0.0, "only_a": 1.0}
+    b = {"q1": 0.5, "q2": 0.5, "q3": 0.5}
+    differences = np.array([0.5, 0.0, -0.5])
+    assert paired_standard_error(a, b) == pytest.approx(differences.std(ddof=1) / np.sqrt(3))
+    assert paired_standard_error({"q": 1.0}, {"q": 0.0}) == 0.0
 
 
 def test_select_eval_through_the_command_removes_the_measured_cheapest_layers(models, beir_dir, texts_file, tmp_path,
@@ -45,7 +76,8 @@ def test_select_eval_through_the_command_removes_the_measured_cheapest_layers(mo
 
     def known_ndcg(towers, layers, spec, tokenizer, data, settings, workdir):
         measured.append((tuple(layers), data.split))
-        return Scored("trial", {"ndcg_at_10": KNOWN[tuple(layers)]}, None, "fake")
+        value = KNOWN[tuple(layers)]
+        return Scored("trial", {"ndcg_at_10": value}, None, "fake", same_for_every_query(value))
 
     monkeypatch.setattr(pruning, "evaluate_without", known_ndcg)
     out = tmp_path / "pruned"
@@ -55,6 +87,7 @@ def test_select_eval_through_the_command_removes_the_measured_cheapest_layers(mo
     report = json.loads(result.stdout)
     assert report["removed_layers"] == [0, 3]
     assert [r["chosen"] for r in report["selection"]["rounds"]] == [3, 0]
+    assert report["selection"]["z"] == 1.96 and report["selection"]["rounds"][0]["tied"] == [3]
     assert {split for _, split in measured} == {"train"}
     assert load_backbone(out).config.num_hidden_layers == LAYERS - 2
 
@@ -71,7 +104,8 @@ def test_select_eval_on_real_measurements_chooses_the_best_trial(models, beir_di
     trials_ = {int(k): v for k, v in round_["ndcg_at_10"].items()}
     assert set(trials_) == set(range(LAYERS))
     assert trials_[PASS_THROUGH[0]] == pytest.approx(trials_[PASS_THROUGH[1]], abs=1e-6)
-    assert round_["chosen"] == max(trials_, key=trials_.get)
+    best = max(trials_, key=trials_.get)
+    assert round_["best"] == best and round_["chosen"] in round_["tied"] and best in round_["tied"]
     assert json.loads(result.stdout)["removed_layers"] == [round_["chosen"]]
 
 
