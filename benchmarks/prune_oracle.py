@@ -12,8 +12,9 @@ minutes; NDCG@10 is then higher than on the full corpus, and the JSON says so.
 ``--removals`` evaluates only the listed layer sets (e.g. the ones the selections chose) instead of all of them.
 ``--extra-split train`` also scores that split's queries against the same corpus vectors (the corpus is encoded
 once per model, the queries per split, exactly as a separate evaluation would): the table then holds the
-train-split NDCG@10 of every set too, and the script prints what ``--select eval`` (greedy, the same function)
-chooses on the full corpus from it, for every ``--candidates`` K given ``--layer-scores`` (the BI scores).
+train-split NDCG@10 of every set too (per query, as on the test split), and the script prints what
+``--select eval`` (greedy, the same function) chooses from it, for ``--select-z`` 1.96 and 0 and every
+``--candidates`` K given ``--layer-scores`` (the BI scores), with the test split's standard error of the gap.
 ``--resume`` keeps the rows an interrupted run already wrote to ``--output`` and measures only the rest.
 ``--speed-docs N`` instead times encoding the first N corpus documents with the unpruned model and each
 ``--removals`` set, round robin over ``--repeats`` (best repeat reported), so load from other jobs hits every
