@@ -23,6 +23,7 @@ def bert(models):
     (["--layers", "1", "--n-prune-layers", "2"], "--n-prune-layers 2 but --layers names 1"),
     (["--n-prune-layers", "1"], "nothing to calibrate the layer scores on"),
     (["--n-prune-layers", "1", "--metric", "cosine"], "unknown metric 'cosine'"),
+    (["--n-prune-layers", "1", "--select", "eval", "--select-z", "-1"], "--select-z"),
 ])
 def test_bad_requests_exit_2_with_a_message(bert, tmp_path, run_cli, args, message):
     result = run_cli("prune", bert, "--output", tmp_path / "out", *args)
