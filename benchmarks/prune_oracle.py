@@ -138,7 +138,7 @@ def evaluate_splits(model_dir: Path, data, extra, spec, settings):
     import numpy as np
 
     from embedkit.evaluation.comparison import comparable_overrides
-    from embedkit.evaluation.metrics import per_query_scores
+    from embedkit.evaluation.metrics import ndcg_at_10_by_query
     from embedkit.evaluation.options import EvalOptions
     from embedkit.evaluation.pipeline import evaluate_encoder, load_encoder
 
@@ -157,9 +157,10 @@ def evaluate_splits(model_dir: Path, data, extra, spec, settings):
 
     options = EvalOptions(split=settings.split, engine=settings.engine, batch_size=settings.batch_size,
                           use_cache=False, overrides=comparable_overrides(spec), show_progress=False)
+
     def with_queries(result, split_data) -> dict:
-        by_query = per_query_scores(split_data.qrels, result.run, (10,))
-        return {**result.metrics, BY_QUERY: {q: round(v["ndcg_at_10"], 5) for q, v in sorted(by_query.items())}}
+        by_query = ndcg_at_10_by_query(split_data.qrels, result.run)
+        return {**result.metrics, BY_QUERY: {q: round(v, 5) for q, v in sorted(by_query.items())}}
 
     encoder = load_encoder(model_dir, options)
     cache = MemoryCache()

@@ -25,7 +25,7 @@ class TrialSettings:
 def evaluate_model(model_dir: Path, data, spec, settings: TrialSettings) -> Scored:
     """``model_dir`` on ``data`` (a dataset dir or loaded `RetrievalData`) with ``spec``'s encoding settings."""
     from embedkit.evaluation.comparison import comparable_overrides
-    from embedkit.evaluation.metrics import per_query_scores
+    from embedkit.evaluation.metrics import ndcg_at_10_by_query
     from embedkit.evaluation.options import EvalOptions
     from embedkit.evaluation.pipeline import evaluate, load_datasets
 
@@ -33,9 +33,8 @@ def evaluate_model(model_dir: Path, data, spec, settings: TrialSettings) -> Scor
                           use_cache=False, overrides=comparable_overrides(spec), show_progress=settings.show_progress)
     (dataset,) = load_datasets([data], settings.split)
     report = evaluate(model_dir, [dataset], options)
-    by_query = per_query_scores(dataset.data.qrels, report.datasets[0].run, (10,))
     return Scored(str(model_dir), report.mean, report.datasets[0].timings.docs_per_s, report.engine,
-                  {query: values["ndcg_at_10"] for query, values in by_query.items()})
+                  ndcg_at_10_by_query(dataset.data.qrels, report.datasets[0].run))
 
 
 def evaluate_without(towers: list[Tower], layers: list[int], spec, tokenizer, data, settings: TrialSettings,

@@ -67,6 +67,11 @@ def score_run(qrels: Qrels, run: Run, k_values: Sequence[int] = K_VALUES) -> dic
     return mean_scores(per_query_scores(qrels, run, k_values))
 
 
+def ndcg_at_10_by_query(qrels: Qrels, run: Run) -> dict[str, float]:
+    """NDCG@10 of each evaluated query: what a paired comparison of two runs on the same queries is made of."""
+    return {query: row["ndcg_at_10"] for query, row in per_query_scores(qrels, run, (10,)).items()}
+
+
 def mean_over_datasets(results: Sequence[Mapping[str, float]]) -> dict[str, float]:
     """Unweighted mean per metric across datasets (each dataset counts once, as in MTEB averages)."""
     if not results:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
-from embedkit.evaluation.metrics import HEADLINE, K_VALUES, reciprocal_ranks, score_run
+from embedkit.evaluation.metrics import HEADLINE, K_VALUES, ndcg_at_10_by_query, reciprocal_ranks, score_run
 from embedkit.retrieval.runs import write_trec
 
 
@@ -90,3 +91,11 @@ def test_graded_relevance_changes_ndcg_but_not_recall():
     assert high_first["ndcg_at_10"] == pytest.approx(1.0)
     assert low_first["ndcg_at_10"] < 0.9
     assert high_first["recall_at_10"] == low_first["recall_at_10"] == 1.0
+
+
+def test_ndcg_at_10_by_query_holds_each_query_and_averages_to_the_run_score():
+    qrels = {"hit": {"x": 1}, "second": {"y": 1}, "miss": {"z": 1}}
+    run = {"hit": {"x": 0.9, "y": 0.1}, "second": {"x": 0.9, "y": 0.8}, "miss": {"x": 0.9}}
+    by_query = ndcg_at_10_by_query(qrels, run)
+    assert by_query == {"hit": pytest.approx(1.0), "second": pytest.approx(1 / math.log2(3)), "miss": 0.0}
+    assert sum(by_query.values()) / 3 == pytest.approx(score_run(qrels, run)["ndcg_at_10"])
